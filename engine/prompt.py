@@ -1,0 +1,248 @@
+"""Token-budgeted FIM prompt assembly: whole lines nearest the cursor first."""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Callable, Iterator
+
+import msgspec
+
+from engine.templates import FimTemplate
+from engine.tokenizer import PromptTokenizer
+
+_CACHE_MAX = 65_536
+_line_caches: weakref.WeakKeyDictionary[object, dict[str, int]] = weakref.WeakKeyDictionary()
+
+
+class BuiltPrompt(msgspec.Struct, frozen=True):
+    """A rendered prompt and what of the prefix and suffix it kept."""
+
+    text: str
+    """The prompt to send (no BOS: the engine adds the model's own)."""
+    prefix: str
+    """The part of the prefix kept (ends at the cursor)."""
+    suffix: str
+    """The part of the suffix kept (starts at the cursor)."""
+    prompt_tokens: int
+    """Exact token count of `text`."""
+    truncated_prefix: bool = False
+    """Some of the prefix was left out."""
+    truncated_suffix: bool = False
+    """Some of the suffix was left out."""
+
+
+def _line_cache(tokenizer: PromptTokenizer) -> dict[str, int]:
+    """Per-tokenizer line counts, kept across calls (lines repeat from keystroke to keystroke)."""
+    try:
+        cache = _line_caches.get(tokenizer)
+        if cache is None:
+            cache = _line_caches[tokenizer] = {}
+    except TypeError:  # not weak-referenceable or not hashable: no reuse across calls
+        return {}
+    if len(cache) > _CACHE_MAX:
+        cache.clear()
+    return cache
+
+
+def _lines_backward(text: str) -> Iterator[tuple[str, bool]]:
+    """Lines of `text` (without newlines) from the last to the first, each with whether a
+    newline precedes it."""
+    end = len(text)
+    while True:
+        start = text.rfind("\n", 0, end) + 1
+        yield text[start:end], start > 0
+        if start == 0:
+            return
+        end = start - 1
+
+
+def _lines_forward(text: str) -> Iterator[tuple[str, bool]]:
+    """Lines of `text` (without newlines) from the first to the last, each with whether a
+    newline precedes it."""
+    start = 0
+    while True:
+        nl = text.find("\n", start)
+        if nl < 0:
+            yield text[start:], start > 0
+            return
+        yield text[start:nl], start > 0
+        start = nl + 1
+
+
+class _Side:
+    """Lines taken from one side of the cursor, nearest first, while they fit a limit.
+
+    A line is counted together with the newline before it: byte-level BPE tokenizers merge a
+    newline with the indentation after it, so this is close to the count of the joined text.
+    """
+
+    def __init__(
+        self,
+        lines: Iterator[tuple[str, bool]],
+        clean: Callable[[str], str],
+        count: Callable[[str], int],
+        first_extra: int = 0,
+    ) -> None:
+        self._lines = lines
+        self._clean = clean
+        self._count = count
+        self._first_extra = first_extra
+        self._pending: tuple[str, int] | None = None
+        self.kept: list[str] = []
+        self.counts: list[int] = []
+        self.used = 0
+        self.exhausted = False
+        self.closed = False
+        self.dropped = False
+
+    def fill(self, limit: int) -> None:
+        """Take lines in order while the running total stays within `limit`."""
+        while not self.closed:
+            if self._pending is None:
+                item = next(self._lines, None)
+                if item is None:
+                    self.exhausted = True
+                    return
+                line, newline_before = item
+                line = self._clean(line)
+                n = self._count("\n" + line if newline_before else line)
+                self._pending = (line, n + (0 if self.kept else self._first_extra))
+            line, n = self._pending
+            if self.used + n > limit:
+                return
+            self.kept.append(line)
+            self.counts.append(n)
+            self.used += n
+            self._pending = None
+
+    def drop(self) -> int:
+        """Drop the farthest kept line; returns its estimated tokens."""
+        self.kept.pop()
+        n = self.counts.pop()
+        self.used -= n
+        self.dropped = True
+        return n
+
+    @property
+    def truncated(self) -> bool:
+        """Whether lines beyond the kept ones were left out."""
+        return self.dropped or self.closed or not self.exhausted
+
+
+def _cut_left(line: str, limit: int, count: Callable[[str], int]) -> str:
+    """The longest end of `line` (by characters) that encodes to at most `limit` tokens."""
+    lo, hi = 0, len(line)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if count(line[mid:]) <= limit:
+            hi = mid
+        else:
+            lo = mid + 1
+    return line[hi:]
+
+
+def build_prompt(
+    template: FimTemplate,
+    tokenizer: PromptTokenizer,
+    prefix: str,
+    suffix: str,
+    budget_tokens: int,
+    prefix_share: float = 0.75,
+) -> BuiltPrompt:
+    """Render `template` with as much of `prefix` and `suffix` as fits in `budget_tokens`.
+
+    Whole lines are kept outwards from the cursor: the prefix's current (partial) line always,
+    then earlier lines nearest first; the rest of the cursor line in the suffix, then later
+    lines. After the markers' own tokens, the prefix gets `prefix_share` of the budget and the
+    suffix the rest; when one side runs out of text its unused share goes to the other (for a
+    prefix-only template the suffix is ignored and the prefix gets everything; that is not
+    reported as truncation). Per-line counts guide the fill; the rendered text is then counted
+    exactly and lines are dropped, farthest first, until it fits. If the current line alone
+    does not fit, it is cut from the left by characters.
+
+    Marker strings written literally in the user's text would tokenize as the markers
+    themselves, so every occurrence is removed from the text (see `FimTemplate.strip_markers`);
+    the kept prefix and suffix are then the end and start of the text so cleaned.
+
+    Raises ValueError when the budget cannot even hold the template's markers.
+    """
+    if not 0.0 <= prefix_share <= 1.0:
+        raise ValueError(f"prefix_share must be within [0, 1], got {prefix_share}")
+    frame_tokens = len(tokenizer.encode(template.render("", "")))
+    if frame_tokens > budget_tokens:
+        raise ValueError(
+            f"a budget of {budget_tokens} tokens cannot hold the markers of template "
+            f"{template.name!r} ({frame_tokens} tokens)"
+        )
+    available = budget_tokens - frame_tokens
+    cache = _line_cache(tokenizer)
+
+    def count(text: str) -> int:
+        n = cache.get(text)
+        if n is None:
+            n = cache[text] = len(tokenizer.encode(text))
+        return n
+
+    clean = template.strip_markers
+    backward = _lines_backward(prefix)
+    line, newline_before = next(backward)
+    current = clean(line)
+    current_tokens = count("\n" + current if newline_before else current)
+    current_cut = current_tokens > available
+
+    before = _Side(backward, clean, count)
+    if current_cut:  # nothing before a cut line may be kept
+        current = _cut_left(current, available, count)
+        current_tokens = count(current)
+        before.closed = True
+    # The kept suffix ends with a newline when lines follow it: one token reserved for it.
+    trailing_newline = suffix.endswith("\n")
+    body = suffix[:-1] if trailing_newline else suffix
+    suffix_lines = _lines_forward(body) if template.uses_suffix and suffix else iter(())
+    after = _Side(suffix_lines, clean, count, first_extra=1 if "\n" in suffix else 0)
+    prefix_budget = int(available * prefix_share) if template.uses_suffix else available
+    suffix_budget = available - prefix_budget
+
+    before.used = current_tokens
+    before.fill(max(prefix_budget, current_tokens))
+    room = available - before.used
+    after.fill(room if before.exhausted else min(suffix_budget, room))
+    if after.exhausted:
+        before.fill(available - after.used)
+    if before.exhausted:
+        after.fill(available - before.used)
+
+    while True:
+        kept_prefix = "\n".join([*reversed(before.kept), current])
+        kept_suffix = "\n".join(after.kept)
+        if after.kept and (after.truncated or trailing_newline):
+            kept_suffix += "\n"
+        text = template.render(kept_prefix, kept_suffix)
+        total = len(tokenizer.encode(text))
+        over = total - budget_tokens
+        if over <= 0:
+            break
+        # The estimate was low (tokens merged differently in the joined text): drop lines,
+        # farthest first, from the side over its share; cut the current line last.
+        while over > 0:
+            if after.kept and (after.used > suffix_budget or not before.kept):
+                over -= after.drop()
+            elif before.kept:
+                over -= before.drop()
+            else:
+                current = _cut_left(current, max(0, count(current) - over), count)
+                current_cut = True
+                before.closed = True
+                break
+
+    return BuiltPrompt(
+        text=text,
+        prefix=kept_prefix,
+        suffix=kept_suffix,
+        prompt_tokens=total,
+        truncated_prefix=current_cut or before.truncated,
+        truncated_suffix=after.truncated,
+    )
+
+
+__all__ = ["BuiltPrompt", "build_prompt"]

