@@ -18,13 +18,13 @@ class BuiltPrompt(msgspec.Struct, frozen=True):
     """A rendered prompt and what of the prefix and suffix it kept."""
 
     text: str
-    """The prompt to send (no BOS: the engine adds the model's own)."""
+    """The prompt to send, without BOS (which the engine's tokenizer may add)."""
     prefix: str
     """The part of the prefix kept (ends at the cursor)."""
     suffix: str
     """The part of the suffix kept (starts at the cursor)."""
     prompt_tokens: int
-    """Exact token count of `text`."""
+    """Exact token count of `text` (no special tokens added), at most the budget."""
     truncated_prefix: bool = False
     """Some of the prefix was left out."""
     truncated_suffix: bool = False
@@ -156,9 +156,14 @@ def build_prompt(
     lines. After the markers' own tokens, the prefix gets `prefix_share` of the budget and the
     suffix the rest; when one side runs out of text its unused share goes to the other (for a
     prefix-only template the suffix is ignored and the prefix gets everything; that is not
-    reported as truncation). Per-line counts guide the fill; the rendered text is then counted
-    exactly and lines are dropped, farthest first, until it fits. If the current line alone
-    does not fit, it is cut from the left by characters.
+    reported as truncation). The kept suffix ends with a newline unless it is the whole
+    suffix. If the current line alone does not fit, it is cut from the left by characters and
+    nothing before it is kept.
+
+    Only the lines that can fit are looked at. Each is counted once, with the newline before it
+    (counts are cached per tokenizer across calls); the rendered text is then counted exactly
+    and, should token merges at line joints put it over budget, lines are dropped farthest
+    first until it fits.
 
     Marker strings written literally in the user's text would tokenize as the markers
     themselves, so every occurrence is removed from the text (see `FimTemplate.strip_markers`);

@@ -33,6 +33,15 @@ class HFTokenizer:
             raise FileNotFoundError(f"no tokenizer.json at {p}")
         return cls(Tokenizer.from_file(str(p)))
 
+    @classmethod
+    def from_model(cls, model: str) -> HFTokenizer:
+        """From a local model directory, or a hub id already in the local Hugging Face cache."""
+        if Path(model).exists():
+            return cls.from_path(model)
+        from huggingface_hub import hf_hub_download
+
+        return cls.from_path(hf_hub_download(model, "tokenizer.json"))
+
     def encode(self, text: str) -> list[int]:
         return list(self._tok.encode(text, add_special_tokens=False).ids)
 

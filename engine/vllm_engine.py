@@ -80,8 +80,11 @@ class EmbeddedVLLMEngine:
         self._state = EngineState(EngineStatus.STARTING, "loading", self._model)
         started = time.monotonic()
         try:
-            await asyncio.to_thread(self._build)
+            build = asyncio.ensure_future(asyncio.to_thread(self._build))
+            await asyncio.shield(build)
         except asyncio.CancelledError:
+            # The worker thread cannot be interrupted: stop what it builds once it is done.
+            build.add_done_callback(lambda _: self._discard())
             self._state = EngineState(EngineStatus.STOPPED, "start cancelled", self._model)
             raise
         except BaseException as exc:  # noqa: BLE001 - any failure is reported as a state
@@ -109,6 +112,11 @@ class EmbeddedVLLMEngine:
         args = engine_args(self._model, self._options, cpu=cpu)
         self._report(f"starting vLLM engine for {self._model}", 0.4)
         self._llm = AsyncLLM.from_engine_args(AsyncEngineArgs(**args))
+
+    def _discard(self) -> None:
+        llm, self._llm = self._llm, None
+        if llm is not None:
+            llm.shutdown()
 
     def _ready_llm(self) -> Any:
         if self._state.status is not EngineStatus.READY or self._llm is None:

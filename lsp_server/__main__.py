@@ -1,0 +1,104 @@
+"""Command line: serve, complete, models, doctor, demo."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from pathlib import Path
+
+from lsp_server import __version__
+
+
+def _location(value: str) -> tuple[Path, int, int]:
+    """FILE:LINE:COL with 1-based line and column."""
+    try:
+        path, line, col = value.rsplit(":", 2)
+        ln, cn = int(line), int(col)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected FILE:LINE:COL, got {value!r}") from None
+    if ln < 1 or cn < 1:
+        raise argparse.ArgumentTypeError("LINE and COL are 1-based")
+    return Path(path), ln, cn
+
+
+def _hostport(value: str) -> tuple[str, int]:
+    host, _, port = value.rpartition(":")
+    if not host or not port.isdigit():
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {value!r}")
+    return host, int(port)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="coder-lsp", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"coder-lsp {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the language server")
+    mode = serve.add_mutually_exclusive_group()
+    mode.add_argument("--stdio", action="store_true", help="talk over stdin/stdout (default)")
+    mode.add_argument("--tcp", type=_hostport, metavar="HOST:PORT", help="listen on TCP")
+    serve.add_argument("--profile", help="profile name (see `coder-lsp models`)")
+    serve.add_argument("--config", type=Path, help="a coder-lsp.toml settings file")
+
+    comp = sub.add_parser("complete", help="print the completion at FILE:LINE:COL")
+    comp.add_argument("location", type=_location, metavar="FILE:LINE:COL")
+    comp.add_argument("--profile")
+    comp.add_argument("--workspace", type=Path, help="workspace root for settings")
+    comp.add_argument("--config", type=Path)
+
+    models = sub.add_parser("models", help="list profiles, or prepare one's model")
+    models.add_argument("--prepare", metavar="NAME", help="build/convert/download NAME's model")
+
+    doctor = sub.add_parser("doctor", help="report what is installed and what would run")
+    doctor.add_argument("--profile")
+
+    demo = sub.add_parser("demo", help="a scripted editor session against the real server")
+    demo.add_argument("--profile")
+    demo.add_argument("--file", type=Path, help="the file to open (default: a bundled sample)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    from lsp_server import logs
+
+    logs.configure(os.environ.get("CODER_LSP_LOG_LEVEL", "info"))
+    if args.command == "serve":
+        return _serve(args)
+    if args.command == "complete":
+        from lsp_server.cli.complete import run as run_complete
+
+        path, line, col = args.location
+        return asyncio.run(run_complete(path, line, col, args.profile, args.workspace, args.config))
+    if args.command == "models":
+        from lsp_server.cli.models import run as run_models
+
+        return run_models(args.prepare)
+    if args.command == "doctor":
+        from lsp_server.cli.doctor import run as run_doctor
+
+        return run_doctor(args.profile)
+    if args.command == "demo":
+        from lsp_server.cli.demo import run as run_demo
+
+        return asyncio.run(run_demo(args.profile, args.file))
+    return 2
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from lsp_server import logs
+    from lsp_server.server import build_server
+
+    server = build_server(cli_profile=args.profile, config_file=args.config)
+    if args.tcp:
+        server.start_tcp(*args.tcp)
+    else:
+        stdin, stdout = logs.protect_stdout()
+        server.start_io(stdin, stdout)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,79 @@
+"""One completion from document text and cursor offset to the text to insert."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+import uuid
+
+import msgspec
+
+from engine import GenerationRequest
+from engine.prompt import build_prompt
+from lsp_server.completion.postprocess import finalize
+from lsp_server.engine_host import EngineHost
+
+log = logging.getLogger(__name__)
+
+
+class Completion(msgspec.Struct, frozen=True):
+    """What the pipeline produced, and why it is empty when it is."""
+
+    text: str
+    reason: str = ""
+    raw: str = ""
+    prompt_tokens: int = 0
+    latency_ms: float = 0.0
+    request_id: str = ""
+
+
+def code_right_of_cursor(suffix: str) -> bool:
+    """Whether the cursor's line has non-blank text after the cursor."""
+    return bool(suffix.split("\n", 1)[0].strip())
+
+
+async def complete(
+    host: EngineHost, text: str, offset: int, language_id: str, *, request_id: str = ""
+) -> Completion:
+    """Render the prompt, generate, post-process. Cancelling the caller aborts generation."""
+    started = time.perf_counter()
+    settings = host.settings.completion
+    if not settings.enabled:
+        return Completion("", "completions are disabled in settings")
+    engine, template, tokenizer = host.engine, host.template, host.tokenizer
+    if engine is None or template is None or tokenizer is None or not host.ready:
+        return Completion("", f"engine is {host.state.status.value}")
+    if "\x00" in text:
+        return Completion("", "binary document")
+    prefix, suffix = text[:offset], text[offset:]
+    budget = min(settings.prompt_tokens, host.profile.prompt_tokens)
+    prompt = build_prompt(template, tokenizer, prefix, suffix, budget)
+    single_line = code_right_of_cursor(suffix)
+    stop = [*template.stop, *settings.stop]
+    if single_line:
+        stop.append("\n")
+    request = GenerationRequest(
+        prompt=prompt.text,
+        max_tokens=settings.max_tokens,
+        temperature=settings.temperature,
+        stop=stop,
+        request_id=request_id or f"cmpl-{uuid.uuid4().hex}",
+    )
+    raw = ""
+    stream = engine.generate(request)
+    async with contextlib.aclosing(stream):  # type: ignore[type-var]
+        async for chunk in stream:
+            if chunk.index == 0:
+                raw = chunk.text
+    result = finalize(prefix, raw, suffix, language_id, stop=stop, single_line=single_line)
+    latency = (time.perf_counter() - started) * 1000
+    log.debug("completion %s: %d prompt tokens, %.0f ms", request.request_id, prompt.prompt_tokens, latency)
+    return Completion(
+        result,
+        "" if result else "the model's text was empty after post-processing",
+        raw=raw,
+        prompt_tokens=prompt.prompt_tokens,
+        latency_ms=latency,
+        request_id=request.request_id,
+    )

@@ -1,0 +1,23 @@
+"""`textDocument/inlineCompletion`: ghost text at the cursor."""
+
+from __future__ import annotations
+
+from lsprotocol import types
+
+from lsp_server.features.requests import run_completion
+from lsp_server.server import CoderLanguageServer
+
+
+def register(server: CoderLanguageServer) -> None:
+    @server.feature(types.TEXT_DOCUMENT_INLINE_COMPLETION, types.InlineCompletionOptions())
+    async def inline_completion(
+        ls: CoderLanguageServer, params: types.InlineCompletionParams
+    ) -> types.InlineCompletionList:
+        result = await run_completion(ls, params.text_document.uri, params.position)
+        if result is None or not result.text:
+            return types.InlineCompletionList(items=[])
+        item = types.InlineCompletionItem(
+            insert_text=result.text,
+            range=types.Range(start=params.position, end=params.position),
+        )
+        return types.InlineCompletionList(items=[item])

@@ -1,0 +1,75 @@
+"""Lifecycle: settings at initialize, engine loading after initialized, shutdown, settings changes."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from lsprotocol import types
+from pygls.uris import to_fs_path
+
+from lsp_server.server import CoderLanguageServer
+
+log = logging.getLogger(__name__)
+
+
+def _root(params: types.InitializeParams) -> Path | None:
+    uri = None
+    if params.workspace_folders:
+        uri = params.workspace_folders[0].uri
+    elif params.root_uri:
+        uri = params.root_uri
+    path = to_fs_path(uri) if uri else params.root_path
+    return Path(path) if path else None
+
+
+def _section(settings: Any) -> Any:
+    """The `coderLsp` section of a didChangeConfiguration payload (or the payload itself)."""
+    if isinstance(settings, dict) and "coderLsp" in settings:
+        return settings["coderLsp"]
+    return settings
+
+
+def register(server: CoderLanguageServer) -> None:
+    @server.feature(types.INITIALIZE)
+    def initialize(ls: CoderLanguageServer, params: types.InitializeParams) -> None:
+        ls.root = _root(params)
+        ls.init_options = params.initialization_options
+        ls.reload_settings()
+
+    @server.feature(types.INITIALIZED)
+    def initialized(ls: CoderLanguageServer, params: types.InitializedParams) -> None:
+        import asyncio
+
+        ls.log_handler.attach(asyncio.get_running_loop())
+        logging.getLogger().addHandler(ls.log_handler)
+        ls.start_engine()
+
+    @server.feature(types.SHUTDOWN)
+    async def shutdown(ls: CoderLanguageServer, params: None) -> None:
+        for task in list(ls.inflight.values()):
+            task.cancel()
+        await ls.stop_engine()
+
+    @server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
+    async def did_change_configuration(
+        ls: CoderLanguageServer, params: types.DidChangeConfigurationParams
+    ) -> None:
+        settings = _section(params.settings)
+        if settings is None:
+            caps = ls.client_capabilities.workspace
+            if caps and caps.configuration:
+                items = [types.ConfigurationItem(section="coderLsp")]
+                result = await ls.workspace_configuration_async(
+                    types.ConfigurationParams(items=items)
+                )
+                settings = result[0] if result else None
+        before = (ls.profile_name(), ls.settings.engine)
+        ls.client_settings = settings
+        ls.reload_settings()
+        if ls.host is not None:
+            ls.host.settings = ls.settings
+        if (ls.profile_name(), ls.settings.engine) != before:
+            log.info("engine settings changed; restarting the engine")
+            await ls.restart_engine()

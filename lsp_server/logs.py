@@ -1,0 +1,69 @@
+"""Logging to stderr, and to the editor through `window/logMessage` once it is connected."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import sys
+from collections.abc import Callable
+from typing import BinaryIO
+
+from lsprotocol import types
+
+_LEVELS = {
+    logging.ERROR: types.MessageType.Error,
+    logging.WARNING: types.MessageType.Warning,
+    logging.INFO: types.MessageType.Info,
+    logging.DEBUG: types.MessageType.Log,
+}
+
+FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+class EditorLogHandler(logging.Handler):
+    """Forwards records from any thread to the editor as `window/logMessage`."""
+
+    def __init__(self, send: Callable[[types.LogMessageParams], None]) -> None:
+        super().__init__(logging.INFO)
+        self._send = send
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def attach(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Start forwarding; records before this only go to stderr."""
+        self._loop = loop
+
+    def emit(self, record: logging.LogRecord) -> None:
+        loop = self._loop
+        if loop is None or loop.is_closed() or record.name.startswith("pygls"):
+            return
+        kind = _LEVELS.get(record.levelno, types.MessageType.Log)
+        params = types.LogMessageParams(type=kind, message=self.format(record))
+        try:
+            loop.call_soon_threadsafe(self._send, params)
+        except RuntimeError:
+            pass  # the loop closed while shutting down
+
+
+def configure(level: str = "info") -> None:
+    """Root logging to stderr; vLLM is told not to install its own stdout handler."""
+    os.environ.setdefault("VLLM_CONFIGURE_LOGGING", "0")
+    root = logging.getLogger()
+    root.setLevel(level.upper())
+    if not any(getattr(h, "_coder_lsp", False) for h in root.handlers):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter(FORMAT))
+        handler._coder_lsp = True  # type: ignore[attr-defined]
+        root.addHandler(handler)
+
+
+def protect_stdout() -> tuple[BinaryIO, BinaryIO]:
+    """Reserve the real stdin/stdout for the protocol; point fd 1 at stderr.
+
+    Anything else that writes to stdout (a stray print, a library, the vLLM engine process
+    that inherits fd 1) then lands on stderr instead of corrupting the JSON-RPC stream.
+    """
+    proto_out = os.fdopen(os.dup(sys.stdout.fileno()), "wb", buffering=0)
+    sys.stdout.flush()
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+    return sys.stdin.buffer, proto_out

@@ -1,0 +1,170 @@
+"""The language server: settings, the engine's lifecycle, and explicit feature registration."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from lsprotocol import types
+from pygls.lsp.server import LanguageServer
+
+from engine import EngineState, EngineStatus
+from engine.profiles import auto_profile
+from lsp_server import __version__
+from lsp_server.config import (
+    Settings,
+    SettingsSource,
+    load_settings,
+    resolve_profile,
+    source_from_json,
+    source_from_toml_file,
+    sources_from_workspace,
+)
+from lsp_server.engine_host import EngineHost
+from lsp_server.logs import EditorLogHandler
+
+log = logging.getLogger(__name__)
+
+PROGRESS_TOKEN = "coder-lsp/engine"
+STATUS_NOTIFICATION = "coderLsp/status"
+
+
+class CoderLanguageServer(LanguageServer):
+    """coder-lsp's server state: settings sources, the engine host, requests in flight."""
+
+    def __init__(self, *, cli_profile: str | None = None, config_file: Path | None = None) -> None:
+        super().__init__("coder-lsp", __version__)
+        self.cli_profile = cli_profile
+        self.config_file = config_file
+        self.root: Path | None = None
+        self.init_options: Any = None
+        self.client_settings: Any = None
+        self.settings = Settings()
+        self.host: EngineHost | None = None
+        self.inflight: dict[str, asyncio.Task[Any]] = {}
+        self.log_handler = EditorLogHandler(self.window_log_message)
+        self._engine_task: asyncio.Task[None] | None = None
+
+    # settings -------------------------------------------------------------------------------
+
+    def settings_sources(self) -> list[SettingsSource]:
+        """Every source in increasing precedence."""
+        sources: list[SettingsSource] = []
+        if self.root is not None:
+            sources += sources_from_workspace(self.root)
+        if self.config_file is not None:
+            sources.append(source_from_toml_file(self.config_file))
+        if self.init_options is not None:
+            sources.append(source_from_json("initializationOptions", self.init_options))
+        if self.client_settings is not None:
+            sources.append(source_from_json("coderLsp", self.client_settings))
+        return sources
+
+    def reload_settings(self) -> None:
+        """Recompute settings; each error is shown to the user, defaults stay in force."""
+        self.settings, errors = load_settings(self.settings_sources())
+        logging.getLogger().setLevel(self.settings.log_level.upper())
+        for error in errors:
+            log.warning("settings: %s", error)
+            self.show(f"coder-lsp settings: {error}", types.MessageType.Warning)
+
+    def profile_name(self) -> str:
+        return resolve_profile(self.cli_profile, self.settings, os.environ) or auto_profile()
+
+    # editor feedback ------------------------------------------------------------------------
+
+    def show(self, message: str, kind: types.MessageType = types.MessageType.Info) -> None:
+        self.window_show_message(types.ShowMessageParams(type=kind, message=message))
+
+    def publish_state(self, state: EngineState) -> None:
+        """A custom notification editors use for their status display."""
+        self.protocol.notify(
+            STATUS_NOTIFICATION,
+            {
+                "state": state.status.value,
+                "reason": state.reason,
+                "model": state.model,
+                "profile": self.host.profile.name if self.host else None,
+            },
+        )
+
+    # engine ---------------------------------------------------------------------------------
+
+    def start_engine(self) -> None:
+        """Load the engine in the background; requests meanwhile get empty answers."""
+        try:
+            self.host = EngineHost.for_profile(self.profile_name(), self.settings)
+        except ValueError as exc:
+            self.show(f"coder-lsp: {exc}", types.MessageType.Error)
+            return
+        self._engine_task = asyncio.get_running_loop().create_task(self._load_engine(self.host))
+
+    async def _load_engine(self, host: EngineHost) -> None:
+        loop = asyncio.get_running_loop()
+        progress = await self._begin_progress(f"coder-lsp: loading {host.profile.name}")
+        self.publish_state(EngineState(EngineStatus.STARTING, "loading", host.model))
+
+        def report(message: str, fraction: float) -> None:
+            if progress:
+                value = types.WorkDoneProgressReport(
+                    message=message, percentage=max(0, min(100, int(fraction * 100)))
+                )
+                loop.call_soon_threadsafe(self.work_done_progress.report, PROGRESS_TOKEN, value)
+
+        state = await host.start(report)
+        if progress:
+            end = "ready" if state.status is EngineStatus.READY else f"failed: {state.reason}"
+            self.work_done_progress.end(PROGRESS_TOKEN, types.WorkDoneProgressEnd(message=end))
+        self.publish_state(state)
+        if state.status is EngineStatus.READY:
+            log.info("engine ready: %s (%s)", host.profile.name, host.model)
+            for warning in host.warnings:
+                self.show(f"coder-lsp: {warning}", types.MessageType.Warning)
+        else:
+            self.show(
+                f"coder-lsp: the {host.profile.name} engine failed to load: {state.reason}",
+                types.MessageType.Error,
+            )
+
+    async def _begin_progress(self, title: str) -> bool:
+        caps = self.client_capabilities.window
+        if not (caps and caps.work_done_progress):
+            return False
+        try:
+            await self.work_done_progress.create_async(PROGRESS_TOKEN)
+        except Exception:
+            log.debug("client refused the progress token", exc_info=True)
+            return False
+        self.work_done_progress.begin(
+            PROGRESS_TOKEN, types.WorkDoneProgressBegin(title=title, percentage=0)
+        )
+        return True
+
+    async def restart_engine(self) -> None:
+        await self.stop_engine()
+        self.start_engine()
+
+    async def stop_engine(self) -> None:
+        task, self._engine_task = self._engine_task, None
+        if task is not None and not task.done():
+            task.cancel()
+            try:
+                await task
+            except (asyncio.CancelledError, Exception):
+                pass
+        host, self.host = self.host, None
+        if host is not None:
+            await host.shutdown()
+
+
+def build_server(*, cli_profile: str | None = None, config_file: Path | None = None) -> CoderLanguageServer:
+    """A server with every feature registered, in a declared order."""
+    from lsp_server.features import completion, inline_completion, lifecycle
+
+    server = CoderLanguageServer(cli_profile=cli_profile, config_file=config_file)
+    for feature in (lifecycle, inline_completion, completion):
+        feature.register(server)
+    return server
