@@ -46,6 +46,8 @@ class EngineHost:
     template: FimTemplate | None = None
     tokenizer: PromptTokenizer | None = None
     warnings: list[str] = field(default_factory=list)
+    failure: EngineState | None = None
+    stopped: bool = False
 
     @classmethod
     def for_profile(cls, name: str, settings: Settings) -> EngineHost:
@@ -57,8 +59,12 @@ class EngineHost:
 
     @property
     def state(self) -> EngineState:
+        if self.failure is not None:
+            return self.failure
         if self.engine is None:
-            return EngineState(EngineStatus.STOPPED, "not started", self.model)
+            if self.stopped:
+                return EngineState(EngineStatus.STOPPED, "", self.model)
+            return EngineState(EngineStatus.STARTING, "waiting to start", self.model)
         return self.engine.state
 
     @property
@@ -88,8 +94,8 @@ class EngineHost:
             engine = self.build_engine(progress)
         except Exception as exc:
             log.error("cannot build the engine: %s", exc)
-            self.engine = None
-            return EngineState(EngineStatus.FAILED, str(exc), self.model)
+            self.failure = EngineState(EngineStatus.FAILED, str(exc), self.model)
+            return self.failure
         self.engine = engine
         await engine.start()
         if engine.state.status is EngineStatus.READY:
@@ -98,7 +104,8 @@ class EngineHost:
             except Exception as exc:
                 log.error("cannot load the tokenizer", exc_info=True)
                 await engine.shutdown()
-                return EngineState(EngineStatus.FAILED, f"tokenizer: {exc}", self.model)
+                self.failure = EngineState(EngineStatus.FAILED, f"tokenizer: {exc}", self.model)
+                return self.failure
         return engine.state
 
     def _load_tokenizer(self, engine: Engine) -> None:
@@ -109,6 +116,7 @@ class EngineHost:
         self.template, self.tokenizer = template, tokenizer
 
     async def shutdown(self) -> None:
+        self.stopped = True
         engine, self.engine = self.engine, None
         self.tokenizer = None
         if engine is not None:

@@ -162,9 +162,9 @@ class CoderLanguageServer(LanguageServer):
 
 def build_server(*, cli_profile: str | None = None, config_file: Path | None = None) -> CoderLanguageServer:
     """A server with every feature registered, in a declared order."""
-    from lsp_server.features import completion, inline_completion, lifecycle
+    from lsp_server.features import completion, inline_completion, lifecycle, status
 
     server = CoderLanguageServer(cli_profile=cli_profile, config_file=config_file)
-    for feature in (lifecycle, inline_completion, completion):
+    for feature in (lifecycle, inline_completion, completion, status):
         feature.register(server)
     return server

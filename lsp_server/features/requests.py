@@ -25,7 +25,10 @@ async def run_completion(
     then answers empty. An invalid position is a JSON-RPC InvalidParams error. None means
     nothing to complete (unknown document, superseded, engine error).
     """
-    doc = ls.workspace.get_text_document(uri)
+    doc = ls.workspace.text_documents.get(uri)
+    if doc is None:
+        log.debug("completion asked for %s, which is not open", uri)
+        return None
     text, language_id = doc.source, doc.language_id or ""
     try:
         offset = offset_at(text, position.line, position.character)

@@ -1,0 +1,26 @@
+"""`coderLsp/engineStats`: the engine's state and the requests it still holds, for editors and tests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lsp_server.server import CoderLanguageServer
+
+ENGINE_STATS = "coderLsp/engineStats"
+
+
+def register(server: CoderLanguageServer) -> None:
+    @server.feature(ENGINE_STATS)
+    def engine_stats(ls: CoderLanguageServer, params: Any) -> dict[str, Any]:
+        host = ls.host
+        state = host.state if host else None
+        engine = host.engine if host else None
+        return {
+            "profile": host.profile.name if host else None,
+            "state": state.status.value if state else "stopped",
+            "reason": state.reason if state else "",
+            "model": state.model if state else "",
+            # Read from vLLM's own bookkeeping, not counted by the server.
+            "unfinishedRequests": engine.unfinished_requests() if engine else 0,
+            "inflightCompletions": sum(not t.done() for t in ls.inflight.values()),
+        }
