@@ -70,7 +70,9 @@ PROFILES: dict[str, Profile] = {
             edit_model="builtin:cpu-small",
             template="prefix-only",
             where="CPU (default without a GPU)",
-            engine=EngineOptions(max_model_len=2048, enforce_eager=True, cpu_kv_cache_gib=1.0),
+            engine=EngineOptions(
+                max_model_len=2048, dtype="float32", enforce_eager=True, cpu_kv_cache_gib=1.0
+            ),
             prompt_tokens=768,
             stop=("<eos>", "<end_of_turn>", "\n\n\n"),
         ),
@@ -81,7 +83,9 @@ PROFILES: dict[str, Profile] = {
             edit_model="builtin:tiny-moe",
             template="deepseek",
             where="tests and benchmarks of the vLLM code path on CPU",
-            engine=EngineOptions(max_model_len=2048, enforce_eager=True, cpu_kv_cache_gib=1.0),
+            engine=EngineOptions(
+                max_model_len=2048, dtype="float32", enforce_eager=True, cpu_kv_cache_gib=1.0
+            ),
             prompt_tokens=512,
         ),
     )

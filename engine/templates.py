@@ -90,7 +90,7 @@ class FimTemplate(msgspec.Struct, frozen=True):
         return msgspec.structs.replace(self, stop=stop)
 
 
-def _ds(word: str) -> str:
+def deepseek_token(word: str) -> str:
     """A DeepSeek special token: `word` between ``<`` U+FF5C and U+FF5C ``>``, spaces as U+2581."""
     return "<\uff5c" + word.replace(" ", "\u2581") + "\uff5c>"
 
@@ -118,8 +118,8 @@ def _fim(
 
 DEEPSEEK = _fim(
     "deepseek",
-    (_ds("fim begin"), _ds("fim hole"), _ds("fim end")),
-    [_ds("end of sentence")],
+    (deepseek_token("fim begin"), deepseek_token("fim hole"), deepseek_token("fim end")),
+    [deepseek_token("end of sentence")],
 )
 STARCODER = _fim(
     "starcoder",

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
+import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -44,6 +46,32 @@ def engine_args(model: str, options: EngineOptions, *, cpu: bool) -> dict[str, A
     return args
 
 
+def _in_daemon_thread(fn: Callable[[], None]) -> asyncio.Future[None]:
+    """Run `fn` in a daemon thread: a process exiting mid-load does not wait for it."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[None] = loop.create_future()
+
+    def settle(exc: BaseException | None) -> None:
+        if future.done():
+            return
+        if exc is None:
+            future.set_result(None)
+        else:
+            future.set_exception(exc)
+
+    def target() -> None:
+        outcome: BaseException | None = None
+        try:
+            fn()
+        except BaseException as exc:  # noqa: BLE001 - handed to the awaiting task
+            outcome = exc
+        with contextlib.suppress(RuntimeError):  # the loop is gone: nobody waits
+            loop.call_soon_threadsafe(settle, outcome)
+
+    threading.Thread(target=target, name="engine-loader", daemon=True).start()
+    return future
+
+
 class EmbeddedVLLMEngine:
     """An `Engine` on vLLM's AsyncLLM, with automatic prefix caching on.
 
@@ -80,14 +108,14 @@ class EmbeddedVLLMEngine:
         self._state = EngineState(EngineStatus.STARTING, "loading", self._model)
         started = time.monotonic()
         try:
-            build = asyncio.ensure_future(asyncio.to_thread(self._build))
+            build = _in_daemon_thread(self._build)
             await asyncio.shield(build)
         except asyncio.CancelledError:
             # The worker thread cannot be interrupted: stop what it builds once it is done.
             build.add_done_callback(lambda _: self._discard())
             self._state = EngineState(EngineStatus.STOPPED, "start cancelled", self._model)
             raise
-        except BaseException as exc:  # noqa: BLE001 - any failure is reported as a state
+        except BaseException as exc:
             reason = f"{type(exc).__name__}: {exc}".strip()
             self._state = EngineState(EngineStatus.FAILED, reason, self._model)
             log.error("engine failed to start: %s", reason, exc_info=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import sys
@@ -39,10 +40,8 @@ class EditorLogHandler(logging.Handler):
             return
         kind = _LEVELS.get(record.levelno, types.MessageType.Log)
         params = types.LogMessageParams(type=kind, message=self.format(record))
-        try:
+        with contextlib.suppress(RuntimeError):  # the loop closed while shutting down
             loop.call_soon_threadsafe(self._send, params)
-        except RuntimeError:
-            pass  # the loop closed while shutting down
 
 
 def configure(level: str = "info") -> None:

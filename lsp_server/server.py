@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 from pathlib import Path
@@ -151,16 +152,16 @@ class CoderLanguageServer(LanguageServer):
         task, self._engine_task = self._engine_task, None
         if task is not None and not task.done():
             task.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
-            except (asyncio.CancelledError, Exception):
-                pass
         host, self.host = self.host, None
         if host is not None:
             await host.shutdown()
 
 
-def build_server(*, cli_profile: str | None = None, config_file: Path | None = None) -> CoderLanguageServer:
+def build_server(
+    *, cli_profile: str | None = None, config_file: Path | None = None
+) -> CoderLanguageServer:
     """A server with every feature registered, in a declared order."""
     from lsp_server.features import completion, inline_completion, lifecycle, status
 

@@ -18,16 +18,18 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from engine.templates import deepseek_token
+
 log = logging.getLogger(__name__)
 
 BUILD_VERSION = 1
 """Bump when the model or tokenizer recipe changes, so caches are rebuilt."""
 
-BOS = "<｜begin▁of▁sentence｜>"
-EOS = "<｜end▁of▁sentence｜>"
-FIM_BEGIN = "<｜fim▁begin｜>"
-FIM_HOLE = "<｜fim▁hole｜>"
-FIM_END = "<｜fim▁end｜>"
+BOS = deepseek_token("begin of sentence")
+EOS = deepseek_token("end of sentence")
+FIM_BEGIN = deepseek_token("fim begin")
+FIM_HOLE = deepseek_token("fim hole")
+FIM_END = deepseek_token("fim end")
 SPECIAL_TOKENS = [BOS, EOS, FIM_HOLE, FIM_BEGIN, FIM_END, "<|EOT|>"]
 
 VOCAB_SIZE = 4096
@@ -162,7 +164,9 @@ def _random_state_dict() -> dict[str, Any]:
             experts = {m: c["intermediate_size"]}
         else:
             sd[f"{m}.gate.weight"] = w(c["n_routed_experts"], h)
-            experts = {f"{m}.experts.{e}": c["moe_intermediate_size"] for e in range(c["n_routed_experts"])}
+            experts = {
+                f"{m}.experts.{e}": c["moe_intermediate_size"] for e in range(c["n_routed_experts"])
+            }
             experts[f"{m}.shared_experts"] = c["moe_intermediate_size"] * c["n_shared_experts"]
         for name, inter in experts.items():
             sd[f"{name}.gate_proj.weight"] = w(inter, h)

@@ -30,7 +30,11 @@ def offset_of(text: str, line: int, column: int) -> int:
 
 
 async def run(
-    path: Path, line: int, column: int, profile: str | None, workspace: Path | None,
+    path: Path,
+    line: int,
+    column: int,
+    profile: str | None,
+    workspace: Path | None,
     config: Path | None,
 ) -> int:
     try:

@@ -20,7 +20,8 @@ from pygls.lsp.client import LanguageClient
 
 # What the "user" types at the end of the sample file before asking for a completion.
 STEPS = [
-    '\n\ndef save_tasks(path: str, tasks: list[Task]) -> None:\n    """Write tasks to a JSON file."""\n    ',
+    "\n\ndef save_tasks(path: str, tasks: list[Task]) -> None:\n"
+    '    """Write tasks to a JSON file."""\n    ',
     "\n\n\ndef pending(tasks: list[Task]) -> list[Task]:\n    return ",
     "\n\n\ndef count_done(tasks: list[Task]) -> int:\n    ",
     "\n\n\nif __name__ == ",
@@ -43,7 +44,9 @@ async def run(profile: str | None, file: Path | None, timeout: float = 900.0) ->
 
     @client.feature("coderLsp/status")
     def on_status(params: Any) -> None:
-        state = getattr(params, "state", None) or (params.get("state") if isinstance(params, dict) else None)
+        state = getattr(params, "state", None) or (
+            params.get("state") if isinstance(params, dict) else None
+        )
         if state in ("ready", "failed") and not status.done():
             status.set_result({"state": state, "reason": getattr(params, "reason", "")})
 
@@ -83,8 +86,10 @@ async def run(profile: str | None, file: Path | None, timeout: float = 900.0) ->
             capabilities=caps, root_uri=path.parent.resolve().as_uri(), process_id=None
         )
     )
-    print(f"initialize answered in {(time.perf_counter() - started) * 1000:.0f} ms "
-          f"(inlineCompletionProvider: {result.capabilities.inline_completion_provider is not None})")
+    print(
+        f"initialize answered in {(time.perf_counter() - started) * 1000:.0f} ms "
+        f"(inlineCompletionProvider: {result.capabilities.inline_completion_provider is not None})"
+    )
     client.initialized(types.InitializedParams())
     try:
         loaded = await asyncio.wait_for(status, timeout)
@@ -107,7 +112,9 @@ async def _session(client: LanguageClient, path: Path, text: str) -> int:
     uri = path.resolve().as_uri()
     client.text_document_did_open(
         types.DidOpenTextDocumentParams(
-            text_document=types.TextDocumentItem(uri=uri, language_id="python", version=1, text=text)
+            text_document=types.TextDocumentItem(
+                uri=uri, language_id="python", version=1, text=text
+            )
         )
     )
     latencies: list[float] = []
@@ -146,9 +153,14 @@ async def _session(client: LanguageClient, path: Path, text: str) -> int:
         context = text.split("\n")[-3:]
         for line in context[:-1]:
             print(f"    {line}")
-        print(f"    {context[-1]}\x1b[2m{ghost_text or '(no suggestion)'}\x1b[0m"
-              if sys.stdout.isatty() else f"    {context[-1]}⟦{ghost_text or '(no suggestion)'}⟧")
+        print(
+            f"    {context[-1]}\x1b[2m{ghost_text or '(no suggestion)'}\x1b[0m"
+            if sys.stdout.isatty()
+            else f"    {context[-1]}⟦{ghost_text or '(no suggestion)'}⟧"
+        )
     latencies.sort()
-    print(f"\n{shown}/{len(STEPS)} positions got a suggestion; "
-          f"median latency {latencies[len(latencies) // 2]:.0f} ms")
+    print(
+        f"\n{shown}/{len(STEPS)} positions got a suggestion; "
+        f"median latency {latencies[len(latencies) // 2]:.0f} ms"
+    )
     return 0 if shown else 1

@@ -68,7 +68,12 @@ async def complete(
                 raw = chunk.text
     result = finalize(prefix, raw, suffix, language_id, stop=stop, single_line=single_line)
     latency = (time.perf_counter() - started) * 1000
-    log.debug("completion %s: %d prompt tokens, %.0f ms", request.request_id, prompt.prompt_tokens, latency)
+    log.debug(
+        "completion %s: %d prompt tokens, %.0f ms",
+        request.request_id,
+        prompt.prompt_tokens,
+        latency,
+    )
     return Completion(
         result,
         "" if result else "the model's text was empty after post-processing",

@@ -1,7 +1,7 @@
 """Small utilities for a to-do list application."""
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""`textDocument/completion`: one item carrying the whole completion, for clients without ghost text."""
+"""`textDocument/completion`: one item with the whole completion, for clients without ghost text."""
 
 from __future__ import annotations
 
@@ -11,9 +11,7 @@ LABEL_CHARS = 60
 
 
 def register(server: CoderLanguageServer) -> None:
-    @server.feature(
-        types.TEXT_DOCUMENT_COMPLETION, types.CompletionOptions(resolve_provider=False)
-    )
+    @server.feature(types.TEXT_DOCUMENT_COMPLETION, types.CompletionOptions(resolve_provider=False))
     async def completion(
         ls: CoderLanguageServer, params: types.CompletionParams
     ) -> types.CompletionList:
@@ -26,9 +24,7 @@ def register(server: CoderLanguageServer) -> None:
             label=label,
             kind=types.CompletionItemKind.Snippet,
             detail="coder-lsp",
-            documentation=types.MarkupContent(
-                kind=types.MarkupKind.PlainText, value=result.text
-            ),
+            documentation=types.MarkupContent(kind=types.MarkupKind.PlainText, value=result.text),
             text_edit=types.TextEdit(
                 range=types.Range(start=params.position, end=params.position),
                 new_text=result.text,

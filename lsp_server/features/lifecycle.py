@@ -1,4 +1,4 @@
-"""Lifecycle: settings at initialize, engine loading after initialized, shutdown, settings changes."""
+"""Lifecycle: settings at initialize, engine loading after initialized, shutdown, changes."""
 
 from __future__ import annotations
 

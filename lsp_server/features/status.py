@@ -1,4 +1,4 @@
-"""`coderLsp/engineStats`: the engine's state and the requests it still holds, for editors and tests."""
+"""`coderLsp/engineStats`: the engine's state and the requests it still holds."""
 
 from __future__ import annotations
 
