@@ -63,7 +63,7 @@ def _in_daemon_thread(fn: Callable[[], None]) -> asyncio.Future[None]:
         outcome: BaseException | None = None
         try:
             fn()
-        except BaseException as exc:  # noqa: BLE001 - handed to the awaiting task
+        except BaseException as exc:
             outcome = exc
         with contextlib.suppress(RuntimeError):  # the loop is gone: nobody waits
             loop.call_soon_threadsafe(settle, outcome)

@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
 from tokenizers import Tokenizer
 
 from engine.models.cpu_small import (

@@ -20,7 +20,6 @@ from pytest_lsp import LanguageClient, client_capabilities
 
 from tests.lsp.helpers import (
     SERVER,
-    engine_stats,
     inline_params,
     open_document,
     server_config,

@@ -132,3 +132,10 @@ async def test_surrogate_pair_position_after_emoji(client: LanguageClient) -> No
     # Character 7 is just after the emoji's two UTF-16 code units: valid.
     result = await client.text_document_inline_completion_async(inline_params(uri, 0, 7))
     assert isinstance(result, types.InlineCompletionList)
+
+
+async def test_binary_document_gets_no_suggestion(client: LanguageClient) -> None:
+    uri = "file:///workspace/blob.py"
+    open_document(client, uri, "x = 1\x00\x01\x02\n")
+    result = await client.text_document_inline_completion_async(inline_params(uri, 1, 0))
+    assert list(result.items) == []

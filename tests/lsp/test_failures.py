@@ -1,0 +1,50 @@
+"""A broken engine and bad settings are reported by name, and the server stays up."""
+
+from __future__ import annotations
+
+import pytest_lsp
+from lsprotocol import types
+from pytest_lsp import LanguageClient, client_capabilities
+
+from tests.lsp.helpers import engine_stats, inline_params, open_document, server_config, wait_ready
+
+
+@pytest_lsp.fixture(config=server_config(), scope="module")
+async def client(lsp_client: LanguageClient):  # type: ignore[no-untyped-def]
+    await lsp_client.initialize_session(
+        types.InitializeParams(
+            capabilities=client_capabilities("visual-studio-code"),
+            initialization_options={
+                "engine": {"model": "/nonexistent/model-dir"},
+                "completion": {"maxTokens": "many", "temperature": 0.0},
+                "bogus": True,
+            },
+        )
+    )
+    yield
+    await lsp_client.shutdown_session()
+
+
+async def test_bad_settings_are_named_and_the_rest_applies(client: LanguageClient) -> None:
+    messages = [m.message for m in client.messages]
+    assert any("completion.maxTokens" in m and "1 to 2048" in m for m in messages), messages
+    assert any("unknown setting 'bogus'" in m for m in messages), messages
+
+
+async def test_failed_engine_is_shown_with_its_reason(client: LanguageClient) -> None:
+    stats = await wait_ready(client)
+    assert stats.state == "failed"
+    assert "/nonexistent/model-dir" in stats.reason
+    errors = [m for m in client.messages if m.type == types.MessageType.Error]
+    assert any("failed to load" in m.message and "/nonexistent" in m.message for m in errors)
+    # Progress ended with the failure, too.
+    end = client.progress_reports["coder-lsp/engine"][-1]
+    assert isinstance(end, types.WorkDoneProgressEnd) and end.message.startswith("failed")
+
+
+async def test_server_keeps_answering_after_engine_failure(client: LanguageClient) -> None:
+    uri = "file:///workspace/a.py"
+    open_document(client, uri, "def f():\n    ")
+    result = await client.text_document_inline_completion_async(inline_params(uri, 1, 4))
+    assert list(result.items) == []
+    assert (await engine_stats(client)).state == "failed"
