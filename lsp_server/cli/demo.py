@@ -153,11 +153,11 @@ async def _session(client: LanguageClient, path: Path, text: str) -> int:
         context = text.split("\n")[-3:]
         for line in context[:-1]:
             print(f"    {line}")
-        print(
-            f"    {context[-1]}\x1b[2m{ghost_text or '(no suggestion)'}\x1b[0m"
-            if sys.stdout.isatty()
-            else f"    {context[-1]}⟦{ghost_text or '(no suggestion)'}⟧"
-        )
+        shown_text = (ghost_text or "(no suggestion)").replace("\n", "\n    ")
+        if sys.stdout.isatty():
+            print(f"    {context[-1]}\x1b[2m{shown_text}\x1b[0m")
+        else:
+            print(f"    {context[-1]}⟦{shown_text}⟧")
     latencies.sort()
     print(
         f"\n{shown}/{len(STEPS)} positions got a suggestion; "
