@@ -14,9 +14,11 @@ import os
 import shutil
 import sysconfig
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
+
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
 
 from engine.templates import deepseek_token
 
@@ -95,20 +97,26 @@ def _python_sources(limit_bytes: int = 6_000_000) -> Iterator[str]:
             return
 
 
-def build_tokenizer(out_dir: Path) -> None:
-    """Train a byte-level BPE on local Python sources and save it with DeepSeek's tokens."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
-
+def train_byte_level_bpe(
+    texts: Iterable[str], special_tokens: list[str], vocab_size: int
+) -> Tokenizer:
+    """A byte-level BPE (as DeepSeek's) trained on `texts`, with `special_tokens` kept whole."""
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
-        vocab_size=VOCAB_SIZE,
-        special_tokens=SPECIAL_TOKENS,
+        vocab_size=vocab_size,
+        special_tokens=special_tokens,
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
-    tok.train_from_iterator(_python_sources(), trainer=trainer)
+    tok.train_from_iterator(texts, trainer=trainer)
+    return tok
+
+
+def build_tokenizer(out_dir: Path) -> None:
+    """Train a byte-level BPE on local Python sources and save it with DeepSeek's tokens."""
+    tok = train_byte_level_bpe(_python_sources(), SPECIAL_TOKENS, VOCAB_SIZE)
     bos_id = tok.token_to_id(BOS)
     tok.post_processor = processors.TemplateProcessing(
         single=f"{BOS} $A", pair=f"{BOS} $A $B", special_tokens=[(BOS, bos_id)]

@@ -10,8 +10,8 @@ import textwrap
 import time
 
 import pytest
-from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
+from engine.models.tiny_moe import train_byte_level_bpe
 from engine.prompt import BuiltPrompt, build_prompt
 from engine.templates import DEEPSEEK, PREFIX_ONLY, QWEN, STARCODER, TEMPLATES, FimTemplate
 from engine.tokenizer import HFTokenizer
@@ -24,17 +24,7 @@ FIM_TEMPLATES = [pytest.param(t, id=name) for name, t in TEMPLATES.items()]
 @pytest.fixture(scope="module")
 def tok() -> HFTokenizer:
     """A byte-level BPE trained on the source text, with every family's markers as tokens."""
-    t = Tokenizer(models.BPE())
-    t.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    t.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=2000,
-        special_tokens=ALL_MARKERS,
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        show_progress=False,
-    )
-    t.train_from_iterator([SOURCE], trainer)
-    return HFTokenizer(t)
+    return HFTokenizer(train_byte_level_bpe([SOURCE], ALL_MARKERS, 2000))
 
 
 class CountingTokenizer:

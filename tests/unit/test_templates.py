@@ -7,8 +7,8 @@ import logging
 import textwrap
 
 import pytest
-from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
+from engine.models.tiny_moe import train_byte_level_bpe
 from engine.templates import (
     CODELLAMA,
     CODESTRAL,
@@ -165,17 +165,8 @@ def test_families_are_named_by_their_key() -> None:
 @pytest.fixture(scope="module")
 def deepseek_tokenizer() -> HFTokenizer:
     """A small byte-level BPE with DeepSeek's FIM tokens as special tokens."""
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=600,
-        special_tokens=[DS_EOS, DS_BEGIN, DS_HOLE, DS_END],
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        show_progress=False,
-    )
-    tok.train_from_iterator([inspect.getsource(textwrap)], trainer)
-    return HFTokenizer(tok)
+    specials = [DS_EOS, DS_BEGIN, DS_HOLE, DS_END]
+    return HFTokenizer(train_byte_level_bpe([inspect.getsource(textwrap)], specials, 600))
 
 
 def test_check_markers_single_tokens(
