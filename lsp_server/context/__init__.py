@@ -1,0 +1,1 @@
+"""Repository context for completion prompts: definitions, similar code, the file path."""

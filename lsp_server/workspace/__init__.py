@@ -1,0 +1,1 @@
+"""The workspace model: per-document parse trees, a symbol index, file watching."""
