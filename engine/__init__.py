@@ -59,6 +59,17 @@ class GenerationChunk(msgspec.Struct, frozen=True):
     mean_logprob: float | None = None
 
 
+class RequestRecord(msgspec.Struct, frozen=True):
+    """What the engine was asked and how the request ended ("running", "finished", "aborted",
+    "failed"): the engine's own record, for status displays and tests."""
+
+    request_id: str
+    prompt: str
+    status: str
+    max_tokens: int = 0
+    tokens: int = 0
+
+
 class EngineError(Exception):
     """A request could not be served; the engine may still be healthy."""
 
@@ -84,6 +95,10 @@ class Engine(Protocol):
         """Requests the engine itself still holds (read from the engine, not counted here)."""
         ...
 
+    def request_log(self) -> list[RequestRecord]:
+        """The most recent requests, oldest first."""
+        ...
+
     async def shutdown(self) -> None: ...
 
 
@@ -95,4 +110,5 @@ __all__ = [
     "EngineStatus",
     "GenerationChunk",
     "GenerationRequest",
+    "RequestRecord",
 ]

@@ -1,17 +1,27 @@
-"""Token-budgeted FIM prompt assembly: whole lines nearest the cursor first."""
+"""Token-budgeted FIM prompt assembly: whole lines nearest the cursor first, repository
+context (other files' code) before them."""
 
 from __future__ import annotations
 
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import PurePosixPath
 
 import msgspec
 
-from engine.templates import FimTemplate
+from engine.templates import REPO_MARKERS, FimTemplate
 from engine.tokenizer import PromptTokenizer
 
 _CACHE_MAX = 65_536
 _line_caches: weakref.WeakKeyDictionary[object, dict[str, int]] = weakref.WeakKeyDictionary()
+
+
+class ContextFile(msgspec.Struct, frozen=True):
+    """Code from another file to show the model before the current file."""
+
+    path: str
+    """Path as the model should see it (relative to the repository root)."""
+    text: str
 
 
 class BuiltPrompt(msgspec.Struct, frozen=True):
@@ -29,6 +39,11 @@ class BuiltPrompt(msgspec.Struct, frozen=True):
     """Some of the prefix was left out."""
     truncated_suffix: bool = False
     """Some of the suffix was left out."""
+    context_files: int = 0
+    """How many of the given context files were rendered (in their order, skipping those
+    that did not fit)."""
+    context_tokens: int = 0
+    """Estimated tokens of the rendered context files (each counted alone)."""
 
 
 def _line_cache(tokenizer: PromptTokenizer) -> dict[str, int]:
@@ -141,6 +156,69 @@ def _cut_left(line: str, limit: int, count: Callable[[str], int]) -> str:
     return line[hi:]
 
 
+_HASH_EXTS = (
+    ".py .pyi .pyx .rb .sh .bash .zsh .fish .pl .pm .r .jl .yaml .yml .toml .cfg .ini .mk "
+    ".cmake .ex .exs .nim .ps1 .tcl .coffee .cr .dockerfile"
+)
+_DASH_EXTS = ".lua .sql .hs .elm .ada .adb .ads .vhd .vhdl"
+_HASH_COMMENT = frozenset(_HASH_EXTS.split())
+_DASH_COMMENT = frozenset(_DASH_EXTS.split())
+_HASH_NAMES = frozenset({"makefile", "dockerfile", "gemfile", "rakefile", "cmakelists.txt"})
+
+
+def comment_prefix(path: str) -> str:
+    """The line-comment start for a file: ``#`` for Python-like, ``--`` for Lua/SQL/Haskell,
+    ``//`` otherwise (C-family and most brace languages)."""
+    name = PurePosixPath(path.replace("\\", "/")).name.lower()
+    suffix = PurePosixPath(name).suffix
+    if suffix in _HASH_COMMENT or name in _HASH_NAMES:
+        return "#"
+    if suffix in _DASH_COMMENT:
+        return "--"
+    return "//"
+
+
+class _Layout(msgspec.Struct, frozen=True):
+    """Where repository context goes: ``head blocks* tail`` before the FIM frame (repository
+    formats), or ``blocks* lead`` at the start of the prefix part (path comments)."""
+
+    fmt: str
+    head: str = ""
+    tail: str = ""
+    lead: str = ""
+
+    def block(self, path: str, text: str) -> str:
+        body = text.strip("\n")
+        if self.fmt == "qwen":  # Qwen2.5-Coder: a newline after each file
+            return f"{REPO_MARKERS['qwen'][1]}{path}\n{body}\n\n"
+        if self.fmt == "starcoder2":
+            return f"{REPO_MARKERS['starcoder2'][1]}{path}\n{body}\n"
+        return f"{comment_prefix(path)} path: {path}\n{body}\n\n"
+
+    def render(self, template: FimTemplate, blocks: str, prefix: str, suffix: str) -> str:
+        if self.fmt:
+            return self.head + blocks + self.tail + template.render(self.lead + prefix, suffix)
+        return template.render(blocks + self.lead + prefix, suffix)
+
+
+def _layout(fmt: str, file_path: str | None, repo_name: str) -> _Layout:
+    """The fixed parts of the context layout for a repository format ("" for path comments).
+
+    Qwen2.5-Coder: ``<|repo_name|>name\n`` ... ``<|file_sep|>current\n`` then the FIM part;
+    StarCoder2: ``<repo_name>name`` ... ``<file_sep>`` then the FIM part, whose prefix starts
+    with ``current\n``.
+    """
+    if fmt in REPO_MARKERS:
+        name_token, sep = REPO_MARKERS[fmt]
+        if fmt == "qwen":
+            head = f"{name_token}{repo_name}\n" if repo_name else ""
+            return _Layout(fmt, head=head, tail=f"{sep}{file_path}\n" if file_path else "")
+        head = f"{name_token}{repo_name}" if repo_name else ""
+        return _Layout(fmt, head=head, tail=sep, lead=f"{file_path}\n" if file_path else "")
+    lead = f"{comment_prefix(file_path)} path: {file_path}\n" if file_path else ""
+    return _Layout("", lead=lead)
+
+
 def build_prompt(
     template: FimTemplate,
     tokenizer: PromptTokenizer,
@@ -148,6 +226,11 @@ def build_prompt(
     suffix: str,
     budget_tokens: int,
     prefix_share: float = 0.75,
+    *,
+    context: Sequence[ContextFile] = (),
+    file_path: str | None = None,
+    repo_name: str = "",
+    context_share: float = 0.3,
 ) -> BuiltPrompt:
     """Render `template` with as much of `prefix` and `suffix` as fits in `budget_tokens`.
 
@@ -160,26 +243,39 @@ def build_prompt(
     suffix. If the current line alone does not fit, it is cut from the left by characters and
     nothing before it is kept.
 
+    Repository context comes first, so that it is a stable prefix across keystrokes: the
+    `context` files in their order (each whole or not at all, within `context_share` of
+    `budget_tokens` and never crowding out the cursor line; what they leave goes to prefix
+    and suffix), then `file_path`, the current file's path. Families with a repository format
+    (`FimTemplate.repo_format`) get it, when the tokenizer has its tokens: Qwen2.5-Coder
+    ``<|repo_name|>repo\n<|file_sep|>path\ntext\n...<|file_sep|>current\n<|fim_prefix|>...``,
+    StarCoder2 ``<repo_name>repo<file_sep>path\ntext<file_sep><fim_prefix>current\n...``.
+    Other families get path comments (``# path: a/b.py``, ``// path: a/b.ts``) before each
+    file at the start of the prefix part (inside DeepSeek's ``fim begin``). `repo_name` is
+    only shown by the repository formats.
+
     Only the lines that can fit are looked at. Each is counted once, with the newline before it
     (counts are cached per tokenizer across calls); the rendered text is then counted exactly
     and, should token merges at line joints put it over budget, lines are dropped farthest
-    first until it fits.
+    first (then context files, last first) until it fits.
 
     Marker strings written literally in the user's text would tokenize as the markers
-    themselves, so every occurrence is removed from the text (see `FimTemplate.strip_markers`);
-    the kept prefix and suffix are then the end and start of the text so cleaned.
+    themselves, so every occurrence is removed from the text, context and paths included (see
+    `FimTemplate.strip_markers`); the kept prefix and suffix are then the end and start of the
+    text so cleaned.
 
     Raises ValueError when the budget cannot even hold the template's markers.
     """
     if not 0.0 <= prefix_share <= 1.0:
         raise ValueError(f"prefix_share must be within [0, 1], got {prefix_share}")
+    if not 0.0 <= context_share <= 1.0:
+        raise ValueError(f"context_share must be within [0, 1], got {context_share}")
     frame_tokens = len(tokenizer.encode(template.render("", "")))
     if frame_tokens > budget_tokens:
         raise ValueError(
             f"a budget of {budget_tokens} tokens cannot hold the markers of template "
             f"{template.name!r} ({frame_tokens} tokens)"
         )
-    available = budget_tokens - frame_tokens
     cache = _line_cache(tokenizer)
 
     def count(text: str) -> int:
@@ -189,12 +285,47 @@ def build_prompt(
         return n
 
     clean = template.strip_markers
+
+    def clean_path(path: str) -> str:
+        return clean(path.replace("\r", " ").replace("\n", " ")).strip()
+
+    layout = _Layout("")
+    if context or file_path or repo_name:
+        fmt = template.repo_format
+        if fmt and not all(count(m) == 1 for m in template.repo_markers()):
+            fmt = ""  # the tokenizer lacks the format's tokens: path comments instead
+        layout = _layout(fmt, clean_path(file_path) if file_path else None, clean_path(repo_name))
+        fixed = count(layout.render(template, "", "", ""))
+        if fixed > budget_tokens:
+            layout = _Layout("")  # no room even for the path: no context at all
+            context = ()
+        else:
+            frame_tokens = fixed
+    available = budget_tokens - frame_tokens
+
     backward = _lines_backward(prefix)
     line, newline_before = next(backward)
     current = clean(line)
     current_tokens = count("\n" + current if newline_before else current)
-    current_cut = current_tokens > available
 
+    # Context files in order, each whole, within their share; never at the cursor line's cost.
+    blocks: list[str] = []
+    block_counts: list[int] = []
+    context_limit = max(0, min(int(budget_tokens * context_share), available - current_tokens))
+    context_used = 0
+    for item in context:
+        text = clean(item.text)
+        if not text.strip():
+            continue
+        block = layout.block(clean_path(item.path), text)
+        n = count(block)
+        if context_used + n <= context_limit:
+            blocks.append(block)
+            block_counts.append(n)
+            context_used += n
+    available -= context_used
+
+    current_cut = current_tokens > available
     before = _Side(backward, clean, count)
     if current_cut:  # nothing before a cut line may be kept
         current = _cut_left(current, available, count)
@@ -222,18 +353,22 @@ def build_prompt(
         kept_suffix = "\n".join(after.kept)
         if after.kept and (after.truncated or trailing_newline):
             kept_suffix += "\n"
-        text = template.render(kept_prefix, kept_suffix)
+        text = layout.render(template, "".join(blocks), kept_prefix, kept_suffix)
         total = len(tokenizer.encode(text))
         over = total - budget_tokens
         if over <= 0:
             break
         # The estimate was low (tokens merged differently in the joined text): drop lines,
-        # farthest first, from the side over its share; cut the current line last.
+        # farthest first, from the side over its share; then context files; cut the current
+        # line last.
         while over > 0:
             if after.kept and (after.used > suffix_budget or not before.kept):
                 over -= after.drop()
             elif before.kept:
                 over -= before.drop()
+            elif blocks:
+                blocks.pop()
+                over -= block_counts.pop()
             else:
                 current = _cut_left(current, max(0, count(current) - over), count)
                 current_cut = True
@@ -247,7 +382,9 @@ def build_prompt(
         prompt_tokens=total,
         truncated_prefix=current_cut or before.truncated,
         truncated_suffix=after.truncated,
+        context_files=len(blocks),
+        context_tokens=sum(block_counts),
     )
 
 
-__all__ = ["BuiltPrompt", "build_prompt"]
+__all__ = ["BuiltPrompt", "ContextFile", "build_prompt", "comment_prefix"]

@@ -39,6 +39,10 @@ class FimTemplate(msgspec.Struct, frozen=True):
     """Strings the model emits when the fill is done."""
     marker_spaces: bool = False
     """CodeLlama layout: a space after the prefix marker, before the suffix and middle markers."""
+    repo_format: str = ""
+    """Repository-level layout the family was trained with: "qwen" (Qwen2.5-Coder
+    ``<|repo_name|>``/``<|file_sep|>``), "starcoder2" (``<repo_name>``/``<file_sep>``), or ""
+    (path comments inside the prefix part)."""
 
     @property
     def uses_suffix(self) -> bool:
@@ -48,6 +52,10 @@ class FimTemplate(msgspec.Struct, frozen=True):
     def markers(self) -> list[str]:
         """The non-empty markers, in prefix, suffix, middle order."""
         return [m for m in (self.prefix_marker, self.suffix_marker, self.middle_marker) if m]
+
+    def repo_markers(self) -> list[str]:
+        """The repository-format tokens (repo name, file separator), empty without a format."""
+        return list(REPO_MARKERS.get(self.repo_format, ()))
 
     def frame(self) -> tuple[str, str, str]:
         """The fixed text around the two user parts: ``head + first + joint + second + tail``.
@@ -74,8 +82,9 @@ class FimTemplate(msgspec.Struct, frozen=True):
         return head + prefix + joint + suffix + tail
 
     def strip_markers(self, text: str) -> str:
-        """`text` with every occurrence of a marker removed, repeatedly (removal can join one)."""
-        marks = self.markers()
+        """`text` with every occurrence of a marker (FIM or repository format) removed,
+        repeatedly (removal can join one)."""
+        marks = self.markers() + self.repo_markers()
         while any(m in text for m in marks):
             for m in marks:
                 text = text.replace(m, "")
@@ -90,6 +99,13 @@ class FimTemplate(msgspec.Struct, frozen=True):
         return msgspec.structs.replace(self, stop=stop)
 
 
+REPO_MARKERS: dict[str, tuple[str, str]] = {
+    "qwen": ("<|repo_name|>", "<|file_sep|>"),
+    "starcoder2": ("<repo_name>", "<file_sep>"),
+}
+"""Repository name and file separator tokens per `FimTemplate.repo_format`."""
+
+
 def deepseek_token(word: str) -> str:
     """A DeepSeek special token: `word` between ``<`` U+FF5C and U+FF5C ``>``, spaces as U+2581."""
     return "<\uff5c" + word.replace(" ", "\u2581") + "\uff5c>"
@@ -102,6 +118,7 @@ def _fim(
     *,
     suffix_first: bool = False,
     marker_spaces: bool = False,
+    repo_format: str = "",
 ) -> FimTemplate:
     """A FIM template whose stop strings also include its markers."""
     pre, suf, mid = markers
@@ -113,6 +130,7 @@ def _fim(
         suffix_first=suffix_first,
         stop=stop + [m for m in markers if m],
         marker_spaces=marker_spaces,
+        repo_format=repo_format,
     )
 
 
@@ -125,12 +143,14 @@ STARCODER = _fim(
     "starcoder",
     ("<fim_prefix>", "<fim_suffix>", "<fim_middle>"),
     ["<|endoftext|>", "<file_sep>", "<fim_pad>"],
+    repo_format="starcoder2",
 )
 CODELLAMA = _fim("codellama", ("<PRE>", "<SUF>", "<MID>"), ["<EOT>"], marker_spaces=True)
 QWEN = _fim(
     "qwen",
     ("<|fim_prefix|>", "<|fim_suffix|>", "<|fim_middle|>"),
     ["<|endoftext|>", "<|fim_pad|>", "<|file_sep|>", "<|repo_name|>", "<|im_start|>", "<|im_end|>"],
+    repo_format="qwen",
 )
 # Mistral's FIM encoding (mistral_common `encode_fim`) ends with the prefix: no middle marker.
 CODESTRAL = _fim("codestral", ("[PREFIX]", "[SUFFIX]", ""), ["</s>"], suffix_first=True)
@@ -199,6 +219,7 @@ __all__ = [
     "DEEPSEEK",
     "PREFIX_ONLY",
     "QWEN",
+    "REPO_MARKERS",
     "STARCODER",
     "TEMPLATES",
     "FimTemplate",

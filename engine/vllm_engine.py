@@ -9,6 +9,7 @@ import os
 import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -19,12 +20,15 @@ from engine import (
     EngineStatus,
     GenerationChunk,
     GenerationRequest,
+    RequestRecord,
 )
 from engine.profiles import EngineOptions
 
 log = logging.getLogger(__name__)
 
 Progress = Callable[[str, float], None]
+
+REQUEST_LOG_SIZE = 64
 
 
 def engine_args(model: str, options: EngineOptions, *, cpu: bool) -> dict[str, Any]:
@@ -93,6 +97,7 @@ class EmbeddedVLLMEngine:
         self._prepare = prepare
         self._llm: Any = None
         self._state = EngineState(EngineStatus.STARTING, "not started", model)
+        self._log: deque[RequestRecord] = deque(maxlen=REQUEST_LOG_SIZE)
 
     @property
     def state(self) -> EngineState:
@@ -168,10 +173,13 @@ class EmbeddedVLLMEngine:
             skip_special_tokens=False,
         )
         request_id = request.request_id or uuid.uuid4().hex
+        status, tokens = "aborted", 0
+        self._record(request, request_id, "running", 0)
         try:
             async for out in llm.generate(request.prompt, params, request_id):
                 for o in out.outputs:
                     done = o.finish_reason is not None
+                    tokens = max(tokens, len(o.token_ids))
                     mean_lp = None
                     if done and request.logprobs and o.token_ids:
                         mean_lp = float(o.cumulative_logprob or 0.0) / len(o.token_ids)
@@ -183,13 +191,33 @@ class EmbeddedVLLMEngine:
                         finish_reason=o.finish_reason,
                         mean_logprob=mean_lp,
                     )
+                if out.finished:
+                    status = "finished"
         except EngineDeadError as exc:
+            status = "failed"
             self._state = EngineState(EngineStatus.FAILED, f"engine died: {exc}", self._model)
             raise EngineError(str(exc)) from exc
         except (asyncio.CancelledError, GeneratorExit):
             raise
         except Exception as exc:
+            status = "failed"
             raise EngineError(f"{type(exc).__name__}: {exc}") from exc
+        finally:
+            self._record(request, request_id, status, tokens)
+
+    def _record(
+        self, request: GenerationRequest, request_id: str, status: str, tokens: int
+    ) -> None:
+        for i, rec in enumerate(self._log):
+            if rec.request_id == request_id:
+                del self._log[i]
+                break
+        self._log.append(
+            RequestRecord(request_id, request.prompt, status, request.max_tokens, tokens)
+        )
+
+    def request_log(self) -> list[RequestRecord]:
+        return list(self._log)
 
     def unfinished_requests(self) -> int:
         """Requests vLLM's output processor still tracks."""

@@ -1,4 +1,4 @@
-"""Command line: serve, complete, models, doctor, demo."""
+"""Command line: serve, complete, context, index, models, doctor, demo."""
 
 from __future__ import annotations
 
@@ -48,6 +48,15 @@ def _parser() -> argparse.ArgumentParser:
     comp.add_argument("--workspace", type=Path, help="workspace root for settings")
     comp.add_argument("--config", type=Path)
 
+    ctx = sub.add_parser("context", help="print the exact prompt for FILE:LINE:COL")
+    ctx.add_argument("location", type=_location, metavar="FILE:LINE:COL")
+    ctx.add_argument("--workspace", type=Path, help="workspace root (default: current directory)")
+    ctx.add_argument("--profile")
+    ctx.add_argument("--config", type=Path)
+
+    index = sub.add_parser("index", help="build or refresh the index of DIR; print counts")
+    index.add_argument("directory", type=Path, metavar="DIR")
+
     models = sub.add_parser("models", help="list profiles, or prepare one's model")
     models.add_argument("--prepare", metavar="NAME", help="build/convert/download NAME's model")
 
@@ -72,6 +81,15 @@ def main(argv: list[str] | None = None) -> int:
 
         path, line, col = args.location
         return asyncio.run(run_complete(path, line, col, args.profile, args.workspace, args.config))
+    if args.command == "context":
+        from lsp_server.cli.context import run as run_context
+
+        path, line, col = args.location
+        return run_context(path, line, col, args.workspace, args.profile, args.config)
+    if args.command == "index":
+        from lsp_server.cli.index import run as run_index
+
+        return run_index(args.directory)
     if args.command == "models":
         from lsp_server.cli.models import run as run_models
 

@@ -35,6 +35,7 @@ __all__ = [
     "ReviewSettings",
     "Settings",
     "SettingsSource",
+    "WorkspaceSettings",
     "load_settings",
     "resolve_profile",
     "settings_json_schema",
@@ -120,6 +121,43 @@ class CompletionSettings(
         int, msgspec.Meta(ge=0, description="Wait this long after typing before asking.")
     ] = 0
     stop: Annotated[list[str], _doc("Extra stop sequences.")] = []
+    context_tokens: Annotated[
+        int,
+        msgspec.Meta(ge=0, description="Tokens of repository context in the prompt; 0 = none."),
+    ] = 384
+    context_ms: Annotated[
+        float, msgspec.Meta(ge=0, description="Time budget for gathering repository context.")
+    ] = 15.0
+
+
+DEFAULT_INDEX_EXCLUDE = (
+    "**/node_modules/**",
+    "**/.venv/**",
+    "**/venv/**",
+    "**/__pycache__/**",
+    "**/build/**",
+    "**/dist/**",
+    "**/target/**",
+)
+
+
+class WorkspaceSettings(
+    msgspec.Struct, forbid_unknown_fields=True, rename="camel", kw_only=True, frozen=True
+):
+    """The workspace index."""
+
+    index: Annotated[bool, _doc("Index the workspace's definitions.")] = True
+    exclude: Annotated[
+        list[str],
+        msgspec.Meta(
+            description="Globs not indexed (besides .gitignore rules).",
+            extra_json_schema={"default": list(DEFAULT_INDEX_EXCLUDE)},
+        ),
+    ] = msgspec.field(default_factory=lambda: list(DEFAULT_INDEX_EXCLUDE))
+    max_file_kb: Annotated[
+        int, msgspec.Meta(ge=1, description="Files larger than this are not indexed.")
+    ] = 1024
+    watch: Annotated[bool, _doc("Watch the disk for changes made outside the editor.")] = True
 
 
 class PrivacySettings(
@@ -159,6 +197,9 @@ class Settings(
     )
     completion: Annotated[CompletionSettings, _doc("Inline completion.")] = msgspec.field(
         default_factory=CompletionSettings
+    )
+    workspace: Annotated[WorkspaceSettings, _doc("The workspace index.")] = msgspec.field(
+        default_factory=WorkspaceSettings
     )
     privacy: Annotated[PrivacySettings, _doc("What never reaches a model.")] = msgspec.field(
         default_factory=PrivacySettings

@@ -26,10 +26,12 @@ from lsp_server.config import (
 )
 from lsp_server.engine_host import EngineHost
 from lsp_server.logs import EditorLogHandler
+from lsp_server.workspace.service import WorkspaceService
 
 log = logging.getLogger(__name__)
 
 PROGRESS_TOKEN = "coder-lsp/engine"
+INDEX_PROGRESS_TOKEN = "coder-lsp/index"
 STATUS_NOTIFICATION = "coderLsp/status"
 
 
@@ -45,7 +47,9 @@ class CoderLanguageServer(LanguageServer):
         self.client_settings: Any = None
         self.settings = Settings()
         self.host: EngineHost | None = None
+        self.workspace_service: WorkspaceService | None = None
         self.inflight: dict[str, asyncio.Task[Any]] = {}
+        self.index_updates: dict[str, asyncio.TimerHandle] = {}
         self.log_handler = EditorLogHandler(self.window_log_message)
         self._engine_task: asyncio.Task[None] | None = None
 
@@ -130,19 +134,54 @@ class CoderLanguageServer(LanguageServer):
                 types.MessageType.Error,
             )
 
-    async def _begin_progress(self, title: str) -> bool:
+    async def _begin_progress(self, title: str, token: str = PROGRESS_TOKEN) -> bool:
         caps = self.client_capabilities.window
         if not (caps and caps.work_done_progress):
             return False
         try:
-            await self.work_done_progress.create_async(PROGRESS_TOKEN)
+            await self.work_done_progress.create_async(token)
         except Exception:
             log.debug("client refused the progress token", exc_info=True)
             return False
-        self.work_done_progress.begin(
-            PROGRESS_TOKEN, types.WorkDoneProgressBegin(title=title, percentage=0)
-        )
+        self.work_done_progress.begin(token, types.WorkDoneProgressBegin(title=title, percentage=0))
         return True
+
+    # workspace ------------------------------------------------------------------------------
+
+    def start_workspace(self) -> None:
+        """Create the workspace model now; index the folders in the background."""
+        from engine.profiles import cache_root
+
+        roots = [self.root] if self.root is not None else []
+        self.workspace_service = WorkspaceService(roots, self.settings, cache_root() / "index")
+        asyncio.get_running_loop().create_task(self._index_workspace(self.workspace_service))
+
+    async def _index_workspace(self, service: WorkspaceService) -> None:
+        if not service.roots or not self.settings.workspace.index:
+            return
+        loop = asyncio.get_running_loop()
+        progress = await self._begin_progress("coder-lsp: indexing", INDEX_PROGRESS_TOKEN)
+
+        def report(done: int, total: int) -> None:
+            if progress and total:
+                value = types.WorkDoneProgressReport(
+                    message=f"{done}/{total} files", percentage=min(100, done * 100 // total)
+                )
+                loop.call_soon_threadsafe(
+                    self.work_done_progress.report, INDEX_PROGRESS_TOKEN, value
+                )
+
+        message = "index failed"
+        try:
+            stats = await service.start(report)
+            if stats is not None:
+                message = f"{stats.files} files, {stats.symbols} symbols"
+        except Exception:
+            log.error("indexing failed", exc_info=True)
+        if progress:
+            self.work_done_progress.end(
+                INDEX_PROGRESS_TOKEN, types.WorkDoneProgressEnd(message=message)
+            )
 
     async def restart_engine(self) -> None:
         await self.stop_engine()
@@ -163,9 +202,16 @@ def build_server(
     *, cli_profile: str | None = None, config_file: Path | None = None
 ) -> CoderLanguageServer:
     """A server with every feature registered, in a declared order."""
-    from lsp_server.features import completion, inline_completion, lifecycle, status
+    from lsp_server.features import (
+        completion,
+        documents,
+        inline_completion,
+        lifecycle,
+        status,
+        symbols,
+    )
 
     server = CoderLanguageServer(cli_profile=cli_profile, config_file=config_file)
-    for feature in (lifecycle, inline_completion, completion, status):
+    for feature in (lifecycle, documents, inline_completion, completion, symbols, status):
         feature.register(server)
     return server

@@ -10,9 +10,11 @@ import uuid
 import msgspec
 
 from engine import GenerationRequest
-from engine.prompt import build_prompt
 from lsp_server.completion.postprocess import finalize
+from lsp_server.context.gather import prompt_with_context
 from lsp_server.engine_host import EngineHost
+from lsp_server.privacy import allow_function
+from lsp_server.workspace.service import WorkspaceService
 
 log = logging.getLogger(__name__)
 
@@ -34,9 +36,19 @@ def code_right_of_cursor(suffix: str) -> bool:
 
 
 async def complete(
-    host: EngineHost, text: str, offset: int, language_id: str, *, request_id: str = ""
+    host: EngineHost,
+    text: str,
+    offset: int,
+    language_id: str,
+    *,
+    path: str = "",
+    workspace: WorkspaceService | None = None,
+    request_id: str = "",
 ) -> Completion:
-    """Render the prompt, generate, post-process. Cancelling the caller aborts generation."""
+    """Gather context, render the prompt, generate, post-process.
+
+    Cancelling the caller aborts the generation inside the engine.
+    """
     started = time.perf_counter()
     settings = host.settings.completion
     if not settings.enabled:
@@ -48,7 +60,26 @@ async def complete(
         return Completion("", "binary document")
     prefix, suffix = text[:offset], text[offset:]
     budget = min(settings.prompt_tokens, host.profile.prompt_tokens)
-    prompt = build_prompt(template, tokenizer, prefix, suffix, budget)
+    root = workspace.roots[0] if workspace and workspace.roots else None
+    allow = allow_function(host.settings.privacy.exclude, str(root) if root else None)
+    if path and not allow(path):
+        return Completion("", "the file matches privacy.exclude")
+    prompt, _ = prompt_with_context(
+        template=template,
+        tokenizer=tokenizer,
+        path=path or "untitled",
+        text=text,
+        offset=offset,
+        language_id=language_id,
+        index=workspace.index if workspace else None,
+        recent=workspace.recent if workspace else None,
+        budget_tokens=budget,
+        context_tokens=settings.context_tokens if path else 0,
+        time_budget_ms=settings.context_ms,
+        root=str(root) if root else None,
+        repo_name=root.name if root else "",
+        allow=allow,
+    )
     single_line = code_right_of_cursor(suffix)
     stop = [*template.stop, *settings.stop]
     if single_line:

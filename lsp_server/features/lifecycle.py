@@ -44,12 +44,15 @@ def register(server: CoderLanguageServer) -> None:
 
         ls.log_handler.attach(asyncio.get_running_loop())
         logging.getLogger().addHandler(ls.log_handler)
+        ls.start_workspace()
         ls.start_engine()
 
     @server.feature(types.SHUTDOWN)
     async def shutdown(ls: CoderLanguageServer, params: None) -> None:
         for task in list(ls.inflight.values()):
             task.cancel()
+        if ls.workspace_service is not None:
+            ls.workspace_service.stop()
         await ls.stop_engine()
 
     @server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)

@@ -10,6 +10,7 @@ from pygls.exceptions import JsonRpcInvalidParams
 
 from engine import EngineError
 from lsp_server.completion.pipeline import Completion, complete
+from lsp_server.features.documents import path_of
 from lsp_server.positions import InvalidPosition, offset_at
 from lsp_server.server import CoderLanguageServer
 
@@ -38,9 +39,19 @@ async def run_completion(
     previous = ls.inflight.get(uri)
     if previous is not None and not previous.done():
         previous.cancel()
-    work = asyncio.ensure_future(complete(ls.host, text, offset, language_id)) if ls.host else None
-    if work is None:
+    if ls.host is None:
         return None
+    path = path_of(uri)
+    work = asyncio.ensure_future(
+        complete(
+            ls.host,
+            text,
+            offset,
+            language_id,
+            path=str(path) if path else "",
+            workspace=ls.workspace_service,
+        )
+    )
     ls.inflight[uri] = work
     try:
         return await work

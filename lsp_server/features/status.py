@@ -7,6 +7,7 @@ from typing import Any
 from lsp_server.server import CoderLanguageServer
 
 ENGINE_STATS = "coderLsp/engineStats"
+REQUEST_LOG = "coderLsp/requestLog"
 
 
 def register(server: CoderLanguageServer) -> None:
@@ -24,3 +25,20 @@ def register(server: CoderLanguageServer) -> None:
             "unfinishedRequests": engine.unfinished_requests() if engine else 0,
             "inflightCompletions": sum(not t.done() for t in ls.inflight.values()),
         }
+
+    @server.feature(REQUEST_LOG)
+    def request_log(ls: CoderLanguageServer, params: Any) -> list[dict[str, Any]]:
+        """The engine's record of its recent requests (prompts included), oldest first."""
+        engine = ls.host.engine if ls.host else None
+        if engine is None:
+            return []
+        return [
+            {
+                "requestId": r.request_id,
+                "prompt": r.prompt,
+                "status": r.status,
+                "maxTokens": r.max_tokens,
+                "tokens": r.tokens,
+            }
+            for r in engine.request_log()
+        ]

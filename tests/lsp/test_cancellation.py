@@ -69,6 +69,10 @@ async def test_cancel_request_aborts_inside_engine(client: LanguageClient) -> No
     after = await wait_unfinished(client, 0)
     assert after.unfinishedRequests == 0
     assert after.inflightCompletions == 0
+    # The engine's own record says the request was aborted, not finished.
+    log = await client.protocol.send_request_async("coderLsp/requestLog", None)
+    assert log[-1]["status"] == "aborted"
+    assert log[-1]["tokens"] < 1500
 
 
 async def test_newer_request_supersedes_older_one(client: LanguageClient) -> None:

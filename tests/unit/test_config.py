@@ -374,6 +374,7 @@ def test_json_schema_uses_camel_case_names() -> None:
         "profile",
         "engine",
         "completion",
+        "workspace",
         "privacy",
         "review",
         "logLevel",

@@ -1,0 +1,214 @@
+"""Recently opened and edited documents, and the windows of them most like the code at the
+cursor (Jaccard similarity over identifier sets, as Copilot's neighbouring tabs and Cody's
+Jaccard retriever do).
+
+Each document is cut into windows once per version, lazily (the document being typed in is
+never cut, since it is never searched), with an inverted index from identifier to windows, so
+a query costs one probe per identifier of the query.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+
+import msgspec
+from pygls.uris import to_fs_path
+
+from lsp_server.context.identifiers import IDENTIFIER, keywords, language_group
+
+
+class SimilarWindow(msgspec.Struct, frozen=True):
+    """A window of lines of a recent document and its similarity to the query."""
+
+    uri: str
+    path: str
+    """File system path (the URI itself when it is not a file)."""
+    start_line: int
+    end_line: int
+    """0-based, exclusive."""
+    text: str
+    score: float
+
+
+class _Windows:
+    """A document version cut into overlapping windows, with identifier postings."""
+
+    def __init__(
+        self, text: str, language_id: str, window_lines: int, stride: int, min_length: int
+    ) -> None:
+        skip = keywords(language_id)
+        self.lines = text.split("\n")
+        line_ids = [
+            {w for w in IDENTIFIER.findall(line) if len(w) >= min_length and w not in skip}
+            for line in self.lines
+        ]
+        n = len(self.lines)
+        starts = list(range(0, max(1, n - window_lines + stride), stride))
+        if n > window_lines and starts[-1] + window_lines < n:
+            starts.append(n - window_lines)
+        self.spans: list[tuple[int, int]] = []
+        self.sizes: list[int] = []
+        self.postings: dict[str, list[int]] = {}
+        for start in starts:
+            end = min(n, start + window_lines)
+            ids: set[str] = set()
+            for s in line_ids[start:end]:
+                ids |= s
+            if not ids:
+                continue
+            index = len(self.spans)
+            self.spans.append((start, end))
+            self.sizes.append(len(ids))
+            for name in ids:
+                self.postings.setdefault(name, []).append(index)
+
+    def scores(self, query: set[str]) -> list[tuple[float, int]]:
+        """(Jaccard score, window index) for every window sharing an identifier with `query`."""
+        counts: dict[int, int] = {}
+        for name in query:
+            for index in self.postings.get(name, ()):
+                counts[index] = counts.get(index, 0) + 1
+        q = len(query)
+        return [(c / (q + self.sizes[i] - c), i) for i, c in counts.items()]
+
+
+class _Document:
+    __slots__ = ("language_id", "path", "text", "touched", "uri", "windows")
+
+    def __init__(self, uri: str, path: str, text: str, language_id: str, touched: float) -> None:
+        self.uri = uri
+        self.path = path
+        self.text = text
+        self.language_id = language_id
+        self.touched = touched
+        self.windows: _Windows | None = None
+
+
+def path_of_uri(uri: str) -> str:
+    """The file system path of a ``file:`` URI, else the URI itself."""
+    if uri.startswith("file:"):
+        path = to_fs_path(uri)
+        if path:
+            return path
+    return uri
+
+
+class RecentDocuments:
+    """The last `max_docs` documents opened or edited (documents over `max_chars` are not
+    kept), searchable for the windows most similar to some code."""
+
+    def __init__(
+        self,
+        max_docs: int = 20,
+        max_chars: int = 500_000,
+        window_lines: int = 20,
+        stride: int = 10,
+        min_length: int = 2,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.max_docs = max_docs
+        self.max_chars = max_chars
+        self.window_lines = window_lines
+        self.stride = stride
+        self.min_length = min_length
+        self._clock = clock
+        self._docs: OrderedDict[str, _Document] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def touch(self, uri: str, text: str, language_id: str) -> None:
+        """Record that `uri` was opened or edited and now reads `text` (cheap: no indexing)."""
+        with self._lock:
+            if len(text) > self.max_chars or "\x00" in text:
+                self._docs.pop(uri, None)
+                return
+            doc = self._docs.pop(uri, None)
+            now = self._clock()
+            if doc is None:
+                doc = _Document(uri, path_of_uri(uri), text, language_id, now)
+            else:
+                if doc.text != text or doc.language_id != language_id:
+                    doc.text, doc.language_id, doc.windows = text, language_id, None
+                doc.touched = now
+            self._docs[uri] = doc
+            while len(self._docs) > self.max_docs:
+                self._docs.popitem(last=False)
+
+    def remove(self, uri: str) -> None:
+        """Forget `uri` (deleted, or excluded by privacy settings)."""
+        with self._lock:
+            self._docs.pop(uri, None)
+
+    def uris(self) -> list[str]:
+        """The remembered documents, most recently touched first."""
+        with self._lock:
+            return list(reversed(self._docs))
+
+    def __len__(self) -> int:
+        return len(self._docs)
+
+    def query_ids(self, text: str, language_id: str) -> set[str]:
+        """The identifier set of `text` as windows are indexed (keywords and short names out)."""
+        skip = keywords(language_id)
+        return {w for w in IDENTIFIER.findall(text) if len(w) >= self.min_length and w not in skip}
+
+    def similar(
+        self,
+        query: str,
+        language_id: str,
+        *,
+        exclude: str | None = None,
+        limit: int = 3,
+        threshold: float = 0.2,
+        deadline: float | None = None,
+    ) -> list[SimilarWindow]:
+        """The `limit` windows most similar to `query` (code around the cursor), best first.
+
+        Only documents of `language_id`'s language group are searched (all, if it has none);
+        `exclude` (a URI or a path: the current document) is skipped. Windows scoring under
+        `threshold`, and windows overlapping a better one of the same document, are left out.
+        Documents are searched most recent first until `deadline` (`time.perf_counter()`).
+        """
+        ids = self.query_ids(query, language_id)
+        if not ids or limit <= 0:
+            return []
+        group = language_group(language_id)
+        with self._lock:
+            docs = [(d, d.text, d.language_id, d.windows) for d in reversed(self._docs.values())]
+        candidates: list[tuple[float, int, int, _Document, _Windows]] = []
+        for rank, (doc, text, doc_language, windows) in enumerate(docs):
+            if exclude is not None and exclude in (doc.uri, doc.path):
+                continue
+            if group and language_group(doc_language) not in (group, ""):
+                continue
+            if deadline is not None and time.perf_counter() > deadline:
+                break
+            if windows is None:
+                windows = _Windows(
+                    text, doc_language, self.window_lines, self.stride, self.min_length
+                )
+                with self._lock:
+                    if doc.text is text:  # not edited meanwhile
+                        doc.windows = windows
+            for score, index in windows.scores(ids):
+                if score >= threshold:
+                    candidates.append((score, rank, index, doc, windows))
+        candidates.sort(key=lambda c: (-c[0], c[1], c[2]))
+        chosen: list[SimilarWindow] = []
+        taken: dict[str, list[tuple[int, int]]] = {}
+        for score, _rank, index, doc, windows in candidates:
+            start, end = windows.spans[index]
+            spans = taken.setdefault(doc.uri, [])
+            if any(start < e and s < end for s, e in spans):
+                continue
+            spans.append((start, end))
+            text = "\n".join(windows.lines[start:end])
+            chosen.append(SimilarWindow(doc.uri, doc.path, start, end, text, score))
+            if len(chosen) >= limit:
+                break
+        return chosen
+
+
+__all__ = ["RecentDocuments", "SimilarWindow", "path_of_uri"]
