@@ -24,8 +24,8 @@ demo: $(STAMP)
 	$(VENV)/bin/coder-lsp demo
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check lsp_server engine tests
-	$(VENV)/bin/ruff format --check lsp_server engine tests
+	$(VENV)/bin/ruff check lsp_server engine tests bench
+	$(VENV)/bin/ruff format --check lsp_server engine tests bench
 	$(VENV)/bin/mypy
 
 unit: $(STAMP)

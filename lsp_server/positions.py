@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 
 class InvalidPosition(ValueError):
     """A position that does not point into the document."""
@@ -11,32 +13,29 @@ def _utf16_len(text: str) -> int:
     return len(text.encode("utf-16-le")) // 2
 
 
+_LINE_END = re.compile(r"\r\n|\r|\n")
+
+
 def _line_span(text: str, line: int) -> tuple[int, int]:
-    """Start and end offset of `line`, without its line ending."""
+    """Start and end offset of `line`, without its line ending (one pass up to the line)."""
     if line < 0:
         raise InvalidPosition(f"line {line} is negative")
     start = 0
-    for _ in range(line):
-        nl = _next_line_start(text, start)
-        if nl is None:
+    if line and "\r" not in text:
+        for _ in range(line):  # the common case: str.find is much faster than a regex
+            nl = text.find("\n", start)
+            if nl < 0:
+                raise InvalidPosition(f"line {line} is past the end of the document")
+            start = nl + 1
+    elif line:
+        for n, m in enumerate(_LINE_END.finditer(text), start=1):
+            if n == line:
+                start = m.end()
+                break
+        else:
             raise InvalidPosition(f"line {line} is past the end of the document")
-        start = nl
-    end = start
-    while end < len(text) and text[end] not in "\r\n":
-        end += 1
-    return start, end
-
-
-def _next_line_start(text: str, start: int) -> int | None:
-    n_pos = text.find("\n", start)
-    r_pos = text.find("\r", start)
-    candidates = [p for p in (n_pos, r_pos) if p != -1]
-    if not candidates:
-        return None
-    p = min(candidates)
-    if text[p] == "\r" and p + 1 < len(text) and text[p + 1] == "\n":
-        return p + 2
-    return p + 1
+    m = _LINE_END.search(text, start)
+    return start, m.start() if m else len(text)
 
 
 def offset_at(text: str, line: int, character: int) -> int:
@@ -70,12 +69,9 @@ def position_at(text: str, offset: int) -> tuple[int, int]:
     """The LSP (line, UTF-16 character) of a string offset."""
     if not 0 <= offset <= len(text):
         raise InvalidPosition(f"offset {offset} is outside the document")
-    line = 0
-    start = 0
-    while True:
-        nxt = _next_line_start(text, start)
-        if nxt is None or nxt > offset:
+    line, start = 0, 0
+    for m in _LINE_END.finditer(text, 0, offset):
+        if m.end() > offset:
             break
-        line += 1
-        start = nxt
+        line, start = line + 1, m.end()
     return line, _utf16_len(text[start:offset])

@@ -81,9 +81,9 @@ def register(server: CoderLanguageServer) -> None:
         ws = ls.workspace_service
         if doc is None or ws is None:
             return []
-        data = ws.trees.data(uri)
-        if data is None:
-            return []
+        data, tree = ws.trees.data(uri), ws.trees.tree(uri)
+        if data is None or tree is None:
+            return []  # unsupported language, binary, or too large to parse
         path = path_of(uri)
-        symbols = extract_symbols(data, doc.language_id or "", str(path or uri), ws.trees.tree(uri))
+        symbols = extract_symbols(data, doc.language_id or "", str(path or uri), tree)
         return document_symbols(symbols)

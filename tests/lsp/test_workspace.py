@@ -137,3 +137,29 @@ async def test_prompt_carries_a_cross_file_definition(
     assert "def area_of_circle(radius: float) -> float:" in prompt
     assert "Area of a circle with the given radius." in prompt
     assert "pkg/geometry.py" in prompt
+
+
+async def test_huge_and_binary_documents_do_not_stall_the_server(
+    client: LanguageClient, workspace: Path
+) -> None:
+    stats = await wait_ready(client)
+    assert stats.state == "ready", stats.reason
+    line = "value = compute(value) + 1  # a line of a generated file\n"
+    huge = line * (50 * 1024 * 1024 // len(line)) + "result = "
+    uri = (workspace / "huge.py").as_uri()
+    started = time.monotonic()
+    open_document(client, uri, huge)
+    symbols = await client.text_document_document_symbol_async(
+        types.DocumentSymbolParams(text_document=types.TextDocumentIdentifier(uri=uri))
+    )
+    assert list(symbols or []) == []  # too large to parse: no symbols, no error
+    last = huge.count("\n")
+    result = await client.text_document_inline_completion_async(inline_params(uri, last, 9))
+    assert isinstance(result, types.InlineCompletionList)
+    assert time.monotonic() - started < 60
+    blob = (workspace / "blob.bin").as_uri()
+    open_document(client, blob, "\x00\x01binary\x00", language="plaintext")
+    result = await client.text_document_inline_completion_async(inline_params(blob, 0, 0))
+    assert list(result.items) == []
+    # Still answering other requests.
+    assert await _symbols(client, "area_of_circle")
