@@ -34,8 +34,8 @@ def _line_span(text: str, line: int) -> tuple[int, int]:
                 break
         else:
             raise InvalidPosition(f"line {line} is past the end of the document")
-    m = _LINE_END.search(text, start)
-    return start, m.start() if m else len(text)
+    end = _LINE_END.search(text, start)
+    return start, end.start() if end else len(text)
 
 
 def offset_at(text: str, line: int, character: int) -> int:
