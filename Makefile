@@ -7,7 +7,7 @@ STAMP := $(VENV)/.stamp-install
 export HF_HUB_OFFLINE ?= 1
 export VLLM_CPU_KVCACHE_SPACE ?= 1
 
-.PHONY: install demo test lint unit clean
+.PHONY: install demo test lint unit bench clean
 
 install: $(STAMP)
 
@@ -33,6 +33,11 @@ unit: $(STAMP)
 
 test: lint
 	$(PY) -m pytest -q -ra
+
+# Rewrites the figures and plots in bench/README.md.
+bench: $(STAMP)
+	$(PY) bench/index.py
+	$(PY) bench/retrieval.py --write-readme
 
 clean:
 	rm -rf $(VENV) .cache .mypy_cache .ruff_cache .pytest_cache

@@ -8,13 +8,9 @@ from pathlib import Path
 from engine import EngineStatus
 from engine.profiles import auto_profile
 from lsp_server.cli.progress import stderr_progress
+from lsp_server.cli.workspace import indexed_workspace, settings_for
 from lsp_server.completion.pipeline import complete
-from lsp_server.config import (
-    load_settings,
-    resolve_profile,
-    source_from_toml_file,
-    sources_from_workspace,
-)
+from lsp_server.config import resolve_profile
 from lsp_server.engine_host import EngineHost
 from lsp_server.languages import language_id
 
@@ -43,24 +39,22 @@ async def run(
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         print(f"coder-lsp complete: {exc}", file=sys.stderr)
         return 2
-    sources = sources_from_workspace(workspace or Path.cwd())
-    if config is not None:
-        sources.append(source_from_toml_file(config))
-    settings, errors = load_settings(sources)
-    for error in errors:
-        print(f"coder-lsp: settings: {error}", file=sys.stderr)
+    root, settings = settings_for(path, workspace, config)
     name = resolve_profile(profile, settings) or auto_profile()
     try:
         host = EngineHost.for_profile(name, settings)
     except ValueError as exc:
         print(f"coder-lsp complete: {exc}", file=sys.stderr)
         return 2
+    service = indexed_workspace(root, settings, "complete")
     state = await host.start(stderr_progress)
     try:
         if state.status is not EngineStatus.READY:
             print(f"coder-lsp complete: engine failed: {state.reason}", file=sys.stderr)
             return 1
-        result = await complete(host, text, offset, language_id(path))
+        result = await complete(
+            host, text, offset, language_id(path), path=str(path.resolve()), workspace=service
+        )
     finally:
         await host.shutdown()
     if not result.text:

@@ -10,20 +10,15 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from engine.profiles import auto_profile, cache_root, get_profile, prepare_model
+from engine.profiles import auto_profile, get_profile, prepare_model
 from engine.templates import template_for
 from engine.tokenizer import HFTokenizer
 from lsp_server.cli.complete import offset_of
 from lsp_server.cli.progress import stderr_progress
-from lsp_server.config import (
-    load_settings,
-    resolve_profile,
-    source_from_toml_file,
-    sources_from_workspace,
-)
-from lsp_server.context.gather import prompt_with_context
+from lsp_server.cli.workspace import indexed_workspace, settings_for
+from lsp_server.completion.pipeline import PromptParts, render_prompt
+from lsp_server.config import resolve_profile
 from lsp_server.languages import language_id
-from lsp_server.workspace.index import WorkspaceIndex
 
 
 def run(
@@ -42,15 +37,7 @@ def run(
         print(f"coder-lsp context: {exc}", file=sys.stderr)
         return 2
     path = path.resolve()
-    root = (workspace or Path.cwd()).resolve()
-    if not path.is_relative_to(root):
-        root = path.parent
-    sources = sources_from_workspace(root)
-    if config is not None:
-        sources.append(source_from_toml_file(config))
-    settings, errors = load_settings(sources)
-    for error in errors:
-        print(f"coder-lsp: settings: {error}", file=sys.stderr)
+    root, settings = settings_for(path, workspace, config)
     try:
         prof = get_profile(resolve_profile(profile, settings) or auto_profile())
         model = prepare_model(settings.engine.model or prof.completion_model, stderr_progress)
@@ -59,37 +46,18 @@ def run(
         print(f"coder-lsp context: cannot load the tokenizer: {exc}", file=sys.stderr)
         return 1
     template = template_for(prof.template).with_stops(prof.stop)
-
-    index: WorkspaceIndex | None = None
-    if settings.workspace.index:
-        index = WorkspaceIndex(
-            [root],
-            exclude=[*settings.workspace.exclude, *settings.privacy.exclude],
-            cache_dir=cache_root() / "index",
-            max_file_bytes=settings.workspace.max_file_kb * 1024,
-        )
-        stats = index.build()
-        print(
-            f"coder-lsp context: indexed {stats.files} files, {stats.symbols} symbols "
-            f"({stats.parsed} parsed) in {stats.seconds:.1f} s",
-            file=sys.stderr,
-        )
-    budget = min(settings.completion.prompt_tokens, prof.prompt_tokens)
-    prompt, ctx = prompt_with_context(
-        template=template,
-        tokenizer=tokenizer,
-        path=str(path),
-        text=text,
-        offset=offset,
-        language_id=language_id(path),
-        index=index,
-        recent=None,
-        budget_tokens=budget,
-        context_tokens=settings.completion.context_tokens,
-        time_budget_ms=settings.completion.context_ms,
-        root=str(root),
-        repo_name=root.name,
+    service = indexed_workspace(root, settings, "context")
+    parts = PromptParts(template, tokenizer, settings, prof.prompt_tokens)
+    rendered = render_prompt(
+        parts, text, offset, language_id(path), path=str(path), workspace=service
     )
+    if rendered is None:
+        print(
+            f"coder-lsp context: {path} matches privacy.exclude: nothing is sent", file=sys.stderr
+        )
+        return 1
+    prompt, ctx = rendered
+    budget = min(settings.completion.prompt_tokens, prof.prompt_tokens)
     shown = ", ".join(f"{s.kind} {s.path}:{s.line + 1}" for s in ctx.snippets) or "none"
     print(
         f"coder-lsp context: profile {prof.name}, template {template.name}, "

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from engine.profiles import cache_root
 from lsp_server.config import load_settings, sources_from_workspace
-from lsp_server.workspace.index import WorkspaceIndex
+from lsp_server.workspace.service import WorkspaceService
 
 
 def run(directory: Path) -> int:
@@ -19,13 +19,7 @@ def run(directory: Path) -> int:
     settings, errors = load_settings(sources_from_workspace(directory))
     for error in errors:
         print(f"coder-lsp: settings: {error}", file=sys.stderr)
-    ws = settings.workspace
-    index = WorkspaceIndex(
-        [directory.resolve()],
-        exclude=[*ws.exclude, *settings.privacy.exclude],
-        cache_dir=cache_root() / "index",
-        max_file_bytes=ws.max_file_kb * 1024,
-    )
+    index = WorkspaceService([directory.resolve()], settings, cache_root() / "index").index
     last = 0.0
 
     def progress(done: int, total: int) -> None:

@@ -10,8 +10,12 @@ import uuid
 import msgspec
 
 from engine import GenerationRequest
+from engine.prompt import BuiltPrompt
+from engine.templates import FimTemplate
+from engine.tokenizer import PromptTokenizer
 from lsp_server.completion.postprocess import finalize
-from lsp_server.context.gather import prompt_with_context
+from lsp_server.config import Settings
+from lsp_server.context.gather import RepoContext, prompt_with_context
 from lsp_server.engine_host import EngineHost
 from lsp_server.privacy import allow_function
 from lsp_server.workspace.service import WorkspaceService
@@ -33,6 +37,49 @@ class Completion(msgspec.Struct, frozen=True):
 def code_right_of_cursor(suffix: str) -> bool:
     """Whether the cursor's line has non-blank text after the cursor."""
     return bool(suffix.split("\n", 1)[0].strip())
+
+
+class PromptParts(msgspec.Struct, frozen=True):
+    """What turns a cursor into a prompt, without an engine (the `context` command uses it)."""
+
+    template: FimTemplate
+    tokenizer: PromptTokenizer
+    settings: Settings
+    profile_tokens: int
+    """The profile's prompt budget; the smaller of it and the setting applies."""
+
+
+def render_prompt(
+    parts: PromptParts,
+    text: str,
+    offset: int,
+    language_id: str,
+    *,
+    path: str = "",
+    workspace: WorkspaceService | None = None,
+) -> tuple[BuiltPrompt, RepoContext] | None:
+    """The prompt for `offset` with repository context; None when privacy.exclude forbids."""
+    settings = parts.settings
+    root = workspace.roots[0] if workspace and workspace.roots else None
+    allow = allow_function(settings.privacy.exclude, str(root) if root else None)
+    if path and not allow(path):
+        return None
+    return prompt_with_context(
+        template=parts.template,
+        tokenizer=parts.tokenizer,
+        path=path or "untitled",
+        text=text,
+        offset=offset,
+        language_id=language_id,
+        index=workspace.index if workspace else None,
+        recent=workspace.recent if workspace else None,
+        budget_tokens=min(settings.completion.prompt_tokens, parts.profile_tokens),
+        context_tokens=settings.completion.context_tokens if path else 0,
+        time_budget_ms=settings.completion.context_ms,
+        root=str(root) if root else None,
+        repo_name=root.name if root else "",
+        allow=allow,
+    )
 
 
 async def complete(
@@ -59,27 +106,11 @@ async def complete(
     if "\x00" in text:
         return Completion("", "binary document")
     prefix, suffix = text[:offset], text[offset:]
-    budget = min(settings.prompt_tokens, host.profile.prompt_tokens)
-    root = workspace.roots[0] if workspace and workspace.roots else None
-    allow = allow_function(host.settings.privacy.exclude, str(root) if root else None)
-    if path and not allow(path):
+    parts = PromptParts(template, tokenizer, host.settings, host.profile.prompt_tokens)
+    rendered = render_prompt(parts, text, offset, language_id, path=path, workspace=workspace)
+    if rendered is None:
         return Completion("", "the file matches privacy.exclude")
-    prompt, _ = prompt_with_context(
-        template=template,
-        tokenizer=tokenizer,
-        path=path or "untitled",
-        text=text,
-        offset=offset,
-        language_id=language_id,
-        index=workspace.index if workspace else None,
-        recent=workspace.recent if workspace else None,
-        budget_tokens=budget,
-        context_tokens=settings.context_tokens if path else 0,
-        time_budget_ms=settings.context_ms,
-        root=str(root) if root else None,
-        repo_name=root.name if root else "",
-        allow=allow,
-    )
+    prompt, _ = rendered
     single_line = code_right_of_cursor(suffix)
     stop = [*template.stop, *settings.stop]
     if single_line:

@@ -1,0 +1,39 @@
+"""What the file commands share: settings for a file's workspace, and its index."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from engine.profiles import cache_root
+from lsp_server.config import Settings, load_settings, source_from_toml_file, sources_from_workspace
+from lsp_server.workspace.service import WorkspaceService
+
+
+def settings_for(path: Path, workspace: Path | None, config: Path | None) -> tuple[Path, Settings]:
+    """The workspace root for `path` (given, else the current directory, else the file's
+    folder) and its settings; setting errors are printed to stderr."""
+    path = path.resolve()
+    root = (workspace or Path.cwd()).resolve()
+    if not path.is_relative_to(root):
+        root = path.parent
+    sources = sources_from_workspace(root)
+    if config is not None:
+        sources.append(source_from_toml_file(config))
+    settings, errors = load_settings(sources)
+    for error in errors:
+        print(f"coder-lsp: settings: {error}", file=sys.stderr)
+    return root, settings
+
+
+def indexed_workspace(root: Path, settings: Settings, command: str) -> WorkspaceService:
+    """The workspace with its index built or refreshed now (no file watching)."""
+    service = WorkspaceService([root], settings, cache_root() / "index")
+    if settings.workspace.index:
+        stats = service.index.build()
+        print(
+            f"coder-lsp {command}: indexed {stats.files} files, {stats.symbols} symbols "
+            f"({stats.parsed} parsed) in {stats.seconds:.1f} s",
+            file=sys.stderr,
+        )
+    return service
