@@ -13,7 +13,7 @@ from lsprotocol import types
 from pygls.lsp.server import LanguageServer
 
 from engine import EngineState, EngineStatus
-from engine.profiles import auto_profile
+from engine.profiles import auto_profile, cache_root
 from lsp_server import __version__
 from lsp_server.config import (
     Settings,
@@ -150,8 +150,6 @@ class CoderLanguageServer(LanguageServer):
 
     def start_workspace(self) -> None:
         """Create the workspace model now; index the folders in the background."""
-        from engine.profiles import cache_root
-
         roots = [self.root] if self.root is not None else []
         self.workspace_service = WorkspaceService(roots, self.settings, cache_root() / "index")
         asyncio.get_running_loop().create_task(self._index_workspace(self.workspace_service))
