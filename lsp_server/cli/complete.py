@@ -8,21 +8,11 @@ from pathlib import Path
 from engine import EngineStatus
 from engine.profiles import auto_profile
 from lsp_server.cli.progress import stderr_progress
-from lsp_server.cli.workspace import indexed_workspace, settings_for
+from lsp_server.cli.workspace import indexed_workspace, read_location, settings_for
 from lsp_server.completion.pipeline import complete
 from lsp_server.config import resolve_profile
 from lsp_server.engine_host import EngineHost
 from lsp_server.languages import language_id
-
-
-def offset_of(text: str, line: int, column: int) -> int:
-    """Offset of a 1-based line and column (columns count characters)."""
-    lines = text.split("\n")
-    if not 1 <= line <= len(lines):
-        raise ValueError(f"line {line} is outside the file (1..{len(lines)})")
-    if not 1 <= column <= len(lines[line - 1].rstrip("\r")) + 1:
-        raise ValueError(f"column {column} is outside line {line}")
-    return sum(len(s) + 1 for s in lines[: line - 1]) + column - 1
 
 
 async def run(
@@ -33,12 +23,10 @@ async def run(
     workspace: Path | None,
     config: Path | None,
 ) -> int:
-    try:
-        text = path.read_text(encoding="utf-8")
-        offset = offset_of(text, line, column)
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        print(f"coder-lsp complete: {exc}", file=sys.stderr)
+    location = read_location(path, line, column, "complete")
+    if location is None:
         return 2
+    text, offset = location
     root, settings = settings_for(path, workspace, config)
     name = resolve_profile(profile, settings) or auto_profile()
     try:

@@ -13,9 +13,8 @@ from pathlib import Path
 from engine.profiles import auto_profile, get_profile, prepare_model
 from engine.templates import template_for
 from engine.tokenizer import HFTokenizer
-from lsp_server.cli.complete import offset_of
 from lsp_server.cli.progress import stderr_progress
-from lsp_server.cli.workspace import indexed_workspace, settings_for
+from lsp_server.cli.workspace import indexed_workspace, read_location, settings_for
 from lsp_server.completion.pipeline import PromptParts, render_prompt
 from lsp_server.config import resolve_profile
 from lsp_server.languages import language_id
@@ -30,12 +29,10 @@ def run(
     config: Path | None,
 ) -> int:
     """Print the prompt for `path` at 1-based `line` and `column` to stdout; notes to stderr."""
-    try:
-        text = path.read_text(encoding="utf-8")
-        offset = offset_of(text, line, column)
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        print(f"coder-lsp context: {exc}", file=sys.stderr)
+    location = read_location(path, line, column, "context")
+    if location is None:
         return 2
+    text, offset = location
     path = path.resolve()
     root, settings = settings_for(path, workspace, config)
     try:

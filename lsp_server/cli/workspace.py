@@ -10,6 +10,26 @@ from lsp_server.config import Settings, load_settings, source_from_toml_file, so
 from lsp_server.workspace.service import WorkspaceService
 
 
+def offset_of(text: str, line: int, column: int) -> int:
+    """Offset of a 1-based line and column (columns count characters)."""
+    lines = text.split("\n")
+    if not 1 <= line <= len(lines):
+        raise ValueError(f"line {line} is outside the file (1..{len(lines)})")
+    if not 1 <= column <= len(lines[line - 1].rstrip("\r")) + 1:
+        raise ValueError(f"column {column} is outside line {line}")
+    return sum(len(s) + 1 for s in lines[: line - 1]) + column - 1
+
+
+def read_location(path: Path, line: int, column: int, command: str) -> tuple[str, int] | None:
+    """The file's text and the offset of `line`:`column`, or None after printing why not."""
+    try:
+        text = path.read_text(encoding="utf-8")
+        return text, offset_of(text, line, column)
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        print(f"coder-lsp {command}: {exc}", file=sys.stderr)
+        return None
+
+
 def settings_for(path: Path, workspace: Path | None, config: Path | None) -> tuple[Path, Settings]:
     """The workspace root for `path` (given, else the current directory, else the file's
     folder) and its settings; setting errors are printed to stderr."""
