@@ -7,7 +7,7 @@ from pathlib import Path
 
 from engine import EngineStatus
 from engine.profiles import auto_profile
-from lsp_server.cli.progress import stderr_progress
+from lsp_server.cli.output import err, stderr_progress
 from lsp_server.cli.workspace import indexed_workspace, read_location, settings_for
 from lsp_server.completion.pipeline import complete
 from lsp_server.config import resolve_profile
@@ -32,13 +32,13 @@ async def run(
     try:
         host = EngineHost.for_profile(name, settings)
     except ValueError as exc:
-        print(f"coder-lsp complete: {exc}", file=sys.stderr)
+        err(f"coder-lsp complete: {exc}")
         return 2
     service = indexed_workspace(root, settings, "complete")
     state = await host.start(stderr_progress)
     try:
         if state.status is not EngineStatus.READY:
-            print(f"coder-lsp complete: engine failed: {state.reason}", file=sys.stderr)
+            err(f"coder-lsp complete: engine failed: {state.reason}")
             return 1
         result = await complete(
             host, text, offset, language_id(path), path=str(path.resolve()), workspace=service
@@ -46,6 +46,6 @@ async def run(
     finally:
         await host.shutdown()
     if not result.text:
-        print(f"coder-lsp complete: no completion ({result.reason})", file=sys.stderr)
+        err(f"coder-lsp complete: no completion ({result.reason})")
     sys.stdout.write(result.text + ("\n" if result.text and not result.text.endswith("\n") else ""))
     return 0

@@ -13,7 +13,7 @@ from pathlib import Path
 from engine.profiles import auto_profile, get_profile, prepare_model
 from engine.templates import template_for
 from engine.tokenizer import HFTokenizer
-from lsp_server.cli.progress import stderr_progress
+from lsp_server.cli.output import err, stderr_progress
 from lsp_server.cli.workspace import indexed_workspace, read_location, settings_for
 from lsp_server.completion.pipeline import PromptParts, render_prompt
 from lsp_server.config import resolve_profile
@@ -40,7 +40,7 @@ def run(
         model = prepare_model(settings.engine.model or prof.completion_model, stderr_progress)
         tokenizer = HFTokenizer.from_model(model)
     except Exception as exc:  # unknown profile, model not available offline, bad tokenizer
-        print(f"coder-lsp context: cannot load the tokenizer: {exc}", file=sys.stderr)
+        err(f"coder-lsp context: cannot load the tokenizer: {exc}")
         return 1
     template = template_for(prof.template).with_stops(prof.stop)
     service = indexed_workspace(root, settings, "context")
@@ -49,19 +49,16 @@ def run(
         parts, text, offset, language_id(path), path=str(path), workspace=service
     )
     if rendered is None:
-        print(
-            f"coder-lsp context: {path} matches privacy.exclude: nothing is sent", file=sys.stderr
-        )
+        err(f"coder-lsp context: {path} matches privacy.exclude: nothing is sent")
         return 1
     prompt, ctx = rendered
     budget = min(settings.completion.prompt_tokens, prof.prompt_tokens)
     shown = ", ".join(f"{s.kind} {s.path}:{s.line + 1}" for s in ctx.snippets) or "none"
-    print(
+    err(
         f"coder-lsp context: profile {prof.name}, template {template.name}, "
         f"{prompt.prompt_tokens}/{budget} tokens; {len(ctx.snippets)} context snippets in "
         f"{prompt.context_files} of {len(ctx.files())} blocks, found in {ctx.elapsed_ms:.1f} ms "
         f"({shown})",
-        file=sys.stderr,
     )
     sys.stdout.write(prompt.text)  # exactly: no newline added
     sys.stdout.flush()

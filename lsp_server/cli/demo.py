@@ -18,6 +18,8 @@ from typing import Any
 from lsprotocol import types
 from pygls.lsp.client import LanguageClient
 
+from lsp_server.cli.output import err, out
+
 # What the "user" types at the end of the sample file before asking for a completion.
 STEPS = [
     "\n\ndef save_tasks(path: str, tasks: list[Task]) -> None:\n"
@@ -61,7 +63,7 @@ async def run(profile: str | None, file: Path | None, timeout: float = 900.0) ->
         if isinstance(value, dict):
             message = value.get("message") or value.get("title")
         if message:
-            print(f"  [server] {message}", flush=True)
+            out(f"  [server] {message}")
 
     @client.feature(types.WINDOW_LOG_MESSAGE)
     def on_log(params: types.LogMessageParams) -> None:
@@ -69,11 +71,11 @@ async def run(profile: str | None, file: Path | None, timeout: float = 900.0) ->
 
     @client.feature(types.WINDOW_SHOW_MESSAGE)
     def on_message(params: types.ShowMessageParams) -> None:
-        print(f"  [server says] {params.message}", flush=True)
+        out(f"  [server says] {params.message}")
 
     logging.getLogger("pygls").setLevel(logging.WARNING)
     started = time.perf_counter()
-    print(f"$ {' '.join(cmd)}", flush=True)
+    out(f"$ {' '.join(cmd)}")
     await client.start_io(*cmd)
     caps = types.ClientCapabilities(
         window=types.WindowClientCapabilities(work_done_progress=True),
@@ -86,7 +88,7 @@ async def run(profile: str | None, file: Path | None, timeout: float = 900.0) ->
             capabilities=caps, root_uri=path.parent.resolve().as_uri(), process_id=None
         )
     )
-    print(
+    out(
         f"initialize answered in {(time.perf_counter() - started) * 1000:.0f} ms "
         f"(inlineCompletionProvider: {result.capabilities.inline_completion_provider is not None})"
     )
@@ -94,9 +96,9 @@ async def run(profile: str | None, file: Path | None, timeout: float = 900.0) ->
     try:
         loaded = await asyncio.wait_for(status, timeout)
     except TimeoutError:
-        print("the engine did not load in time", file=sys.stderr)
+        err("the engine did not load in time")
         loaded = {"state": "timeout"}
-    print(f"engine {loaded['state']} after {time.perf_counter() - started:.1f} s", flush=True)
+    out(f"engine {loaded['state']} after {time.perf_counter() - started:.1f} s")
     code = 0
     if loaded["state"] == "ready":
         code = await _session(client, path, text)
@@ -149,17 +151,17 @@ async def _session(client: LanguageClient, path: Path, text: str) -> int:
         ghost = items[0].insert_text if items else ""
         ghost_text = ghost if isinstance(ghost, str) else ghost.value
         shown += bool(ghost_text)
-        print(f"\n--- completion at line {pos.line + 1}, column {pos.character + 1} ({ms:.0f} ms)")
+        out(f"\n--- completion at line {pos.line + 1}, column {pos.character + 1} ({ms:.0f} ms)")
         context = text.split("\n")[-3:]
         for line in context[:-1]:
-            print(f"    {line}")
+            out(f"    {line}")
         shown_text = (ghost_text or "(no suggestion)").replace("\n", "\n    ")
         if sys.stdout.isatty():
-            print(f"    {context[-1]}\x1b[2m{shown_text}\x1b[0m")
+            out(f"    {context[-1]}\x1b[2m{shown_text}\x1b[0m")
         else:
-            print(f"    {context[-1]}⟦{shown_text}⟧")
+            out(f"    {context[-1]}⟦{shown_text}⟧")
     latencies.sort()
-    print(
+    out(
         f"\n{shown}/{len(STEPS)} positions got a suggestion; "
         f"median latency {latencies[len(latencies) // 2]:.0f} ms"
     )

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from engine.profiles import auto_profile, cache_root, get_profile, has_cuda_gpu
 from lsp_server import __version__
+from lsp_server.cli.output import out
 
 
 def _version(dist: str) -> str | None:
@@ -61,11 +62,11 @@ def run(profile: str | None) -> int:
             problems.append(f"profile {p.name} needs the GPU build of vLLM ('coder-lsp[gpu]')")
     lines.append(f"cache: {cache_root()}")
     for line in lines:
-        print(line)
+        out(line)
     if problems:
-        print("problems:")
+        out("problems:")
         for problem in problems:
-            print(f"  - {problem}")
+            out(f"  - {problem}")
         return 1
-    print("ok: nothing missing")
+    out("ok: nothing missing")
     return 0

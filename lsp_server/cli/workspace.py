@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 from engine.profiles import cache_root
+from lsp_server.cli.output import err
 from lsp_server.config import Settings, load_settings, source_from_toml_file, sources_from_workspace
 from lsp_server.workspace.service import WorkspaceService
 
@@ -26,7 +26,7 @@ def read_location(path: Path, line: int, column: int, command: str) -> tuple[str
         text = path.read_text(encoding="utf-8")
         return text, offset_of(text, line, column)
     except (OSError, UnicodeDecodeError, ValueError) as exc:
-        print(f"coder-lsp {command}: {exc}", file=sys.stderr)
+        err(f"coder-lsp {command}: {exc}")
         return None
 
 
@@ -42,7 +42,7 @@ def settings_for(path: Path, workspace: Path | None, config: Path | None) -> tup
         sources.append(source_from_toml_file(config))
     settings, errors = load_settings(sources)
     for error in errors:
-        print(f"coder-lsp: settings: {error}", file=sys.stderr)
+        err(f"coder-lsp: settings: {error}")
     return root, settings
 
 
@@ -51,9 +51,8 @@ def indexed_workspace(root: Path, settings: Settings, command: str) -> Workspace
     service = WorkspaceService([root], settings, cache_root() / "index")
     if settings.workspace.index:
         stats = service.index.build()
-        print(
+        err(
             f"coder-lsp {command}: indexed {stats.files} files, {stats.symbols} symbols "
             f"({stats.parsed} parsed) in {stats.seconds:.1f} s",
-            file=sys.stderr,
         )
     return service
