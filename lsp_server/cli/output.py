@@ -7,16 +7,22 @@ protocol).
 from __future__ import annotations
 
 import sys
+from typing import TextIO
+
+
+def _write(stream: TextIO, parts: tuple[object, ...], end: str) -> None:
+    stream.write(" ".join(str(p) for p in parts) + end)
+    stream.flush()
 
 
 def out(*parts: object, end: str = "\n") -> None:
     """A result line on stdout."""
-    print(*parts, end=end, file=sys.stdout, flush=True)
+    _write(sys.stdout, parts, end)
 
 
 def err(*parts: object, end: str = "\n") -> None:
     """A note, warning or progress line on stderr."""
-    print(*parts, end=end, file=sys.stderr, flush=True)
+    _write(sys.stderr, parts, end)
 
 
 def stderr_progress(message: str, fraction: float) -> None:
