@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import random
 import resource
 import shutil
@@ -29,6 +27,8 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from machine import describe
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -44,23 +44,6 @@ EXCLUDE = ["site-packages/**", "dist-packages/**", "lib2to3/tests/data/**"]
 STDLIB = Path(sysconfig.get_paths()["stdlib"])
 WATCH_START_S: list[float] = []
 TARGETS = {"cold_s": 20.0, "warm_s": 2.0, "update_ms": 100.0, "memory_mb": 300.0}
-
-
-def machine() -> str:
-    model = platform.processor() or "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    loads = os.getloadavg()
-    busy = " (other jobs shared the machine)" if loads[0] >= 0.5 else ""
-    return (
-        f"{os.cpu_count()} CPUs ({model}), Python {platform.python_version()}, {sys.platform}; "
-        f"load average at the start {', '.join(f'{x:.1f}' for x in loads)}{busy}"
-    )
 
 
 def rss_mb() -> float:
@@ -329,7 +312,7 @@ def main() -> int:
         return 0
 
     rng = random.Random(args.seed)
-    results: dict[str, Any] = {"machine": machine()}
+    results: dict[str, Any] = {"machine": describe()}
     with tempfile.TemporaryDirectory(prefix="coder-lsp-bench-") as tmp:
         work = Path(tmp)
         print("builds on the standard library:", file=sys.stderr)

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import builtins
 import os
-import platform
 import random
 import re
 import statistics
@@ -26,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lsprotocol.types import SymbolKind
+from machine import describe
 
 from engine.profiles import cache_root, prepare_model
 from engine.prompt import build_prompt
@@ -282,18 +282,6 @@ def plot(cold: list[float], warm: list[float], target: Path) -> None:
     plt.close(fig)
 
 
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{cpu}, {os.cpu_count()} CPUs, Python {platform.python_version()}, {platform.system()}"
-
-
 def write_readme(
     args: argparse.Namespace, files: int, symbols: int, rows: list[tuple[str, str, str, str]]
 ) -> None:
@@ -311,7 +299,7 @@ documents), and count how often the callee's definition is in the context. Laten
 request on a new file and cursor (caches as the preceding sites left them), then again after
 one more character is typed.
 
-- Machine: {machine()}
+- Machine: {describe()}
 - Command: `.venv/bin/python bench/retrieval.py --sites {args.sites} --seed {args.seed} \
 --budget {args.budget} --write-readme`
 
