@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from machine import describe
+from report import describe, replace_section
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -282,13 +282,8 @@ writer has closed the file, 50 ms while it may still be writing).
 ![index benchmark](index.png)
 
 """
-    text = README.read_text(encoding="utf-8") if README.exists() else "# Benchmarks\n"
-    start = text.find(SECTION)
-    if start < 0:
-        text = text.rstrip("\n") + "\n\n" + body
-    else:
-        end = text.find("\n## ", start + len(SECTION))
-        text = text[:start] + body + (text[end + 1 :] if end >= 0 else "")
+    replace_section(README, SECTION, body)
+    text = README.read_text(encoding="utf-8")
     if CONTEXT_SECTION not in text:
         text = text.rstrip("\n") + (
             f"\n\n{CONTEXT_SECTION}\n\nContext assembly p95 and retrieval recall: filled in by "

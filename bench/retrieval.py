@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lsprotocol.types import SymbolKind
-from machine import describe
+from report import describe, replace_section
 
 from engine.profiles import cache_root, prepare_model
 from engine.prompt import build_prompt
@@ -309,14 +309,7 @@ one more character is typed.
 
 ![context assembly latency]({PLOT.name})
 """
-    text = README.read_text(encoding="utf-8") if README.exists() else "# Benchmarks\n"
-    start = text.find(SECTION)
-    if start < 0:
-        text = text.rstrip("\n") + "\n\n" + body
-    else:
-        end = text.find("\n## ", start + len(SECTION))
-        text = text[:start] + body + (text[end + 1 :] if end >= 0 else "")
-    README.write_text(text, encoding="utf-8")
+    replace_section(README, SECTION, body)
 
 
 if __name__ == "__main__":

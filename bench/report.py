@@ -1,4 +1,4 @@
-"""The machine a benchmark ran on, for the results it writes."""
+"""What benchmarks report: the machine they ran on, and their section of the README."""
 
 from __future__ import annotations
 
@@ -24,3 +24,16 @@ def describe() -> str:
         f"{platform.system()}; load average at the start "
         f"{', '.join(f'{x:.1f}' for x in loads)}{busy}"
     )
+
+
+def replace_section(readme: Path, title: str, body: str) -> None:
+    """Put `body` (which starts with the `title` heading) in place of that section of `readme`,
+    or append it; other sections are left as they are."""
+    text = readme.read_text(encoding="utf-8") if readme.exists() else "# Benchmarks\n"
+    start = text.find(title)
+    if start < 0:
+        text = text.rstrip("\n") + "\n\n" + body
+    else:
+        end = text.find("\n## ", start + len(title))
+        text = text[:start] + body + (text[end + 1 :] if end >= 0 else "")
+    readme.write_text(text, encoding="utf-8")
