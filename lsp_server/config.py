@@ -128,6 +128,35 @@ class CompletionSettings(
     context_ms: Annotated[
         float, msgspec.Meta(ge=0, description="Time budget for gathering repository context.")
     ] = 15.0
+    candidates: Annotated[
+        int,
+        msgspec.Meta(
+            ge=1,
+            le=8,
+            description="Samples asked for when completion is invoked explicitly, ranked by "
+            "mean token log-probability.",
+        ),
+    ] = 3
+    candidate_temperature: Annotated[
+        float,
+        msgspec.Meta(
+            gt=0, le=2, description="Sampling temperature of the candidates (more than one)."
+        ),
+    ] = 0.6
+    cache: Annotated[
+        bool,
+        _doc(
+            "Reuse suggestions: an LRU of recent ones, typing through a shown suggestion, "
+            "and following a generation still in flight."
+        ),
+    ] = True
+    postprocess: Annotated[
+        bool,
+        _doc(
+            "Gate and post-process suggestions. Off shows the model's raw text, cut only by "
+            "the token limit and the template's stop tokens (for comparisons)."
+        ),
+    ] = True
 
 
 DEFAULT_INDEX_EXCLUDE = (

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import os
+from collections import deque
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ from pygls.lsp.server import LanguageServer
 from engine import EngineState, EngineStatus
 from engine.profiles import auto_profile, cache_root
 from lsp_server import __version__
+from lsp_server.completion.pipeline import Reuse
 from lsp_server.config import (
     Settings,
     SettingsSource,
@@ -33,6 +35,7 @@ log = logging.getLogger(__name__)
 PROGRESS_TOKEN = "coder-lsp/engine"
 INDEX_PROGRESS_TOKEN = "coder-lsp/index"
 STATUS_NOTIFICATION = "coderLsp/status"
+COMPLETION_LOG_SIZE = 4096
 
 
 class CoderLanguageServer(LanguageServer):
@@ -48,7 +51,11 @@ class CoderLanguageServer(LanguageServer):
         self.settings = Settings()
         self.host: EngineHost | None = None
         self.workspace_service: WorkspaceService | None = None
-        self.inflight: dict[str, asyncio.Task[Any]] = {}
+        self.inflight: dict[int, asyncio.Task[Any]] = {}
+        """Completion requests being served, by id of their task."""
+        self.reuse = Reuse()
+        self.completion_log: deque[dict[str, Any]] = deque(maxlen=COMPLETION_LOG_SIZE)
+        """The latest completions answered: where from, what was shown (for benchmarks)."""
         self.index_updates: dict[str, asyncio.TimerHandle] = {}
         self.log_handler = EditorLogHandler(self.window_log_message)
         self._engine_task: asyncio.Task[None] | None = None
@@ -71,6 +78,7 @@ class CoderLanguageServer(LanguageServer):
     def reload_settings(self) -> None:
         """Recompute settings; each error is shown to the user, defaults stay in force."""
         self.settings, errors = load_settings(self.settings_sources())
+        self.reuse.cache.clear()  # suggestions made under other settings
         logging.getLogger().setLevel(self.settings.log_level.upper())
         for error in errors:
             log.warning("settings: %s", error)
@@ -78,6 +86,9 @@ class CoderLanguageServer(LanguageServer):
 
     def profile_name(self) -> str:
         return resolve_profile(self.cli_profile, self.settings, os.environ) or auto_profile()
+
+    def record_completion(self, entry: dict[str, Any]) -> None:
+        self.completion_log.append(entry)
 
     # editor feedback ------------------------------------------------------------------------
 

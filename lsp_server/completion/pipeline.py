@@ -1,20 +1,30 @@
-"""One completion from document text and cursor offset to the text to insert."""
+"""One completion from document text and cursor offset to the items to show.
+
+Order of work, cheapest first: the cache (an earlier suggestion, possibly typed through), the
+gate (whether and how much to complete here), an in-flight generation this cursor can follow,
+and only then a new engine request, whose samples are post-processed and ranked.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import time
 import uuid
+from dataclasses import dataclass, field
 
 import msgspec
 
-from engine import GenerationRequest
+from engine import Engine, GenerationRequest
 from engine.prompt import BuiltPrompt
 from engine.templates import FimTemplate
 from engine.tokenizer import PromptTokenizer
+from lsp_server.completion.cache import CompletionCache, remainders
+from lsp_server.completion.gate import Mode, decide
 from lsp_server.completion.postprocess import finalize
-from lsp_server.config import Settings
+from lsp_server.completion.streams import Stream, Streams
+from lsp_server.config import CompletionSettings, Settings
 from lsp_server.context.gather import RepoContext, prompt_with_context
 from lsp_server.engine_host import EngineHost
 from lsp_server.privacy import allow_function
@@ -24,7 +34,11 @@ log = logging.getLogger(__name__)
 
 
 class Completion(msgspec.Struct, frozen=True):
-    """What the pipeline produced, and why it is empty when it is."""
+    """What the pipeline produced, and why it is empty when it is.
+
+    ``items`` are ranked, best first; ``text`` is the best one. ``source`` says where they came
+    from: "engine", "cache", "follow" (an in-flight generation), "gate" (nothing asked).
+    """
 
     text: str
     reason: str = ""
@@ -32,6 +46,38 @@ class Completion(msgspec.Struct, frozen=True):
     prompt_tokens: int = 0
     latency_ms: float = 0.0
     request_id: str = ""
+    items: tuple[str, ...] = ()
+    source: str = ""
+    mode: str = ""
+    typed: str = ""
+    """Characters typed since the cursor the items were made for (cache and follow)."""
+    origin: tuple[str, ...] = ()
+    """The items as made, before ``typed`` was taken off them (cache and follow)."""
+    scores: tuple[float, ...] = ()
+    """Mean token log-probability of each item, when several samples were ranked."""
+
+
+@dataclass(slots=True)
+class ReuseStats:
+    """How requests were served since start."""
+
+    engine: int = 0
+    cache: int = 0
+    follow: int = 0
+    gate: int = 0
+
+    def count(self, source: str) -> None:
+        if source in ("engine", "cache", "follow", "gate"):
+            setattr(self, source, getattr(self, source) + 1)
+
+
+@dataclass(slots=True)
+class Reuse:
+    """What a server keeps between requests: the cache and the generations in flight."""
+
+    cache: CompletionCache = field(default_factory=CompletionCache)
+    streams: Streams = field(default_factory=Streams)
+    stats: ReuseStats = field(default_factory=ReuseStats)
 
 
 def code_right_of_cursor(suffix: str) -> bool:
@@ -82,6 +128,87 @@ def render_prompt(
     )
 
 
+@dataclass(frozen=True, slots=True)
+class _Job:
+    """One engine request and how to turn its samples into items."""
+
+    engine: Engine
+    request: GenerationRequest
+    prefix: str
+    suffix: str
+    language_id: str
+    mode: Mode
+    postprocess: bool
+    raw: list[str] = field(default_factory=list)
+    scores: list[float] = field(default_factory=list)
+
+    def finalize(self, text: str, *, syntax: bool = True) -> str:
+        return finalize(
+            self.prefix,
+            text,
+            self.suffix,
+            self.language_id,
+            stop=self.request.stop,
+            single_line=self.mode is Mode.SINGLE,
+            syntax=syntax,
+        )
+
+    def settled(self, text: str, previous: str) -> bool:
+        """Whether post-processing already cut ``text`` before its last complete line, so
+        nothing the model adds can be shown and the generation may stop early (checked when
+        a line completes; the language's stop sequences work this way, not as engine stops,
+        because they must not cut the completion's own first line)."""
+        if not self.postprocess or self.request.n != 1:
+            return False
+        end = text.rfind("\n")
+        if end < 0 or previous.rfind("\n") == end:
+            return False
+        lines = text[:end]
+        return len(self.finalize(lines, syntax=False)) < len(lines.rstrip())
+
+    async def run(self, stream: Stream) -> tuple[str, ...]:
+        samples: dict[int, str] = {}
+        scores: dict[int, float] = {}
+        generation = self.engine.generate(self.request)
+        async with contextlib.aclosing(generation):  # type: ignore[type-var]
+            async for chunk in generation:
+                samples[chunk.index] = chunk.text
+                if chunk.mean_logprob is not None:
+                    scores[chunk.index] = chunk.mean_logprob
+                if chunk.index == 0:
+                    previous = stream.text
+                    stream.grow(chunk.text)
+                    if not chunk.finished and self.settled(chunk.text, previous):
+                        break
+        self.raw.extend(samples[i] for i in sorted(samples))
+        if not self.postprocess:
+            return tuple(text for text in self.raw[:1] if text)
+        ranked = sorted(samples, key=lambda i: -scores.get(i, 0.0))
+        items: list[str] = []
+        for index in ranked:
+            item = self.finalize(samples[index])
+            if item and item not in items:
+                items.append(item)
+                if index in scores:
+                    self.scores.append(scores[index])
+        return tuple(items)
+
+
+def _request(
+    settings: CompletionSettings, prompt: str, stop: list[str], invoked: bool, request_id: str
+) -> GenerationRequest:
+    n = settings.candidates if invoked and settings.postprocess else 1
+    return GenerationRequest(
+        prompt=prompt,
+        max_tokens=settings.max_tokens,
+        temperature=settings.candidate_temperature if n > 1 else settings.temperature,
+        stop=stop,
+        n=n,
+        logprobs=n > 1,
+        request_id=request_id or f"cmpl-{uuid.uuid4().hex}",
+    )
+
+
 async def complete(
     host: EngineHost,
     text: str,
@@ -91,12 +218,41 @@ async def complete(
     path: str = "",
     workspace: WorkspaceService | None = None,
     request_id: str = "",
+    invoked: bool = False,
+    reuse: Reuse | None = None,
+    key: str = "",
 ) -> Completion:
-    """Gather context, render the prompt, generate, post-process.
+    """Gate, reuse, or gather context, render the prompt, generate and post-process.
 
-    Cancelling the caller aborts the generation inside the engine.
+    ``invoked`` is an explicit request by the user (several ranked candidates, no gating on
+    identifiers, strings or comments). ``reuse`` shares the cache and in-flight generations
+    between requests; ``key`` (the document) scopes which generation a new one supersedes.
+    Cancelling the caller aborts the generation inside the engine (after a short grace when
+    ``reuse`` is given, so the next keystroke can follow it).
     """
     started = time.perf_counter()
+
+    def done(
+        items: tuple[str, ...],
+        source: str,
+        reason: str = "",
+        mode: Mode = Mode.MULTI,
+        typed: str = "",
+        origin: tuple[str, ...] = (),
+    ) -> Completion:
+        if reuse is not None:
+            reuse.stats.count(source)
+        return Completion(
+            items[0] if items else "",
+            "" if items else reason,
+            latency_ms=(time.perf_counter() - started) * 1000,
+            items=items,
+            source=source,
+            mode=mode.value,
+            typed=typed,
+            origin=origin,
+        )
+
     settings = host.settings.completion
     if not settings.enabled:
         return Completion("", "completions are disabled in settings")
@@ -106,41 +262,75 @@ async def complete(
     if "\x00" in text:
         return Completion("", "binary document")
     prefix, suffix = text[:offset], text[offset:]
+    tag = f"{language_id}|{'invoked' if invoked else 'auto'}|{int(settings.postprocess)}"
+    use_cache = reuse is not None and settings.cache
+    if reuse is not None and use_cache:
+        hit = reuse.cache.get(prefix, suffix, tag=tag)
+        if hit is not None:
+            return done(hit.items, "cache", typed=hit.typed, origin=hit.origin)
+
+    mode = Mode.MULTI
+    if settings.postprocess:
+        decision = decide(prefix, suffix, language_id, invoked=invoked)
+        if decision.mode is Mode.NONE:
+            return done((), "gate", f"not here: {decision.reason}", Mode.NONE)
+        mode = decision.mode
+
+    if settings.debounce_ms and not invoked:
+        # A keystroke within the pause cancels this request before it costs anything.
+        await asyncio.sleep(settings.debounce_ms / 1000)
+
+    if reuse is not None and use_cache and not invoked:
+        found = reuse.streams.find(key, prefix, suffix, tag)
+        if found is not None:
+            stream, typed = found
+            made = await stream.result()
+            rest = remainders(made, typed)
+            if rest:
+                stream.followers += 1
+                return done(rest, "follow", mode=mode, typed=typed, origin=made)
+
     parts = PromptParts(template, tokenizer, host.settings, host.profile.prompt_tokens)
     rendered = render_prompt(parts, text, offset, language_id, path=path, workspace=workspace)
     if rendered is None:
         return Completion("", "the file matches privacy.exclude")
     prompt, _ = rendered
-    single_line = code_right_of_cursor(suffix)
     stop = [*template.stop, *settings.stop]
-    if single_line:
+    if settings.postprocess and mode is Mode.SINGLE:
         stop.append("\n")
-    request = GenerationRequest(
-        prompt=prompt.text,
-        max_tokens=settings.max_tokens,
-        temperature=settings.temperature,
-        stop=stop,
-        request_id=request_id or f"cmpl-{uuid.uuid4().hex}",
+    job = _Job(
+        engine=engine,
+        request=_request(settings, prompt.text, stop, invoked, request_id),
+        prefix=prefix,
+        suffix=suffix,
+        language_id=language_id,
+        mode=mode,
+        postprocess=settings.postprocess,
     )
-    raw = ""
-    stream = engine.generate(request)
-    async with contextlib.aclosing(stream):  # type: ignore[type-var]
-        async for chunk in stream:
-            if chunk.index == 0:
-                raw = chunk.text
-    result = finalize(prefix, raw, suffix, language_id, stop=stop, single_line=single_line)
-    latency = (time.perf_counter() - started) * 1000
-    log.debug(
-        "completion %s: %d prompt tokens, %.0f ms",
-        request.request_id,
-        prompt.prompt_tokens,
-        latency,
-    )
-    return Completion(
-        result,
-        "" if result else "the model's text was empty after post-processing",
-        raw=raw,
+
+    async def produce(stream: Stream) -> tuple[str, ...]:
+        items = await job.run(stream)
+        if reuse is not None and use_cache:
+            reuse.cache.put(prefix, suffix, items, tag=tag)
+        return items
+
+    if reuse is not None:
+        stream = reuse.streams.start(key, prefix, suffix, tag, produce)
+    else:
+        stream = Stream(prefix, suffix, tag, produce, grace_s=0)
+    items = await stream.result()
+    result = msgspec.structs.replace(
+        done(items, "engine", "the model's text was empty after post-processing", mode),
+        raw=job.raw[0] if job.raw else "",
         prompt_tokens=prompt.prompt_tokens,
-        latency_ms=latency,
-        request_id=request.request_id,
+        request_id=job.request.request_id,
+        scores=tuple(job.scores),
     )
+    log.debug(
+        "completion %s: %d prompt tokens, %d items, %.0f ms",
+        job.request.request_id,
+        prompt.prompt_tokens,
+        len(items),
+        result.latency_ms,
+    )
+    return result

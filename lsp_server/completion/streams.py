@@ -1,11 +1,11 @@
 """Generations in flight, shared by the requests that wait on them.
 
 A request whose prefix is an in-flight generation's prefix plus (part of) the text it has
-generated so far follows that generation instead of starting another: typing the characters
-the model is producing costs no new engine request. When the last request waiting on a
-generation is cancelled, the generation is aborted after a short grace period, long enough
-for the next keystroke's request (editors cancel the old request and send the new one
-together) to pick it up.
+generated so far (nothing, for a request at the same cursor) follows that generation instead
+of starting another: typing the characters the model is producing costs no new engine
+request. When the last request waiting on a generation is cancelled, the generation is
+aborted after a short grace period, long enough for the next keystroke's request (editors
+cancel the old request and send the new one together) to pick it up.
 """
 
 from __future__ import annotations
@@ -56,9 +56,9 @@ class Stream:
         typed = typed_since(prefix, self.prefix_len, self.prefix_tail, same_suffix)
         if typed is None:
             return None
-        if typed.startswith(self.text) or self.text.startswith(typed):
-            return typed
-        return None
+        # Only what the model has already produced: following on a guess would make the
+        # request wait for a generation that may not agree with the typing after all.
+        return typed if self.text.startswith(typed) else None
 
     async def result(self) -> tuple[str, ...]:
         """Wait for the items. Cancelling the waiter lets the generation go after the grace."""

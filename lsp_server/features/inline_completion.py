@@ -13,11 +13,14 @@ def register(server: CoderLanguageServer) -> None:
     async def inline_completion(
         ls: CoderLanguageServer, params: types.InlineCompletionParams
     ) -> types.InlineCompletionList:
-        result = await run_completion(ls, params.text_document.uri, params.position)
-        if result is None or not result.text:
-            return types.InlineCompletionList(items=[])
-        item = types.InlineCompletionItem(
-            insert_text=result.text,
-            range=types.Range(start=params.position, end=params.position),
+        """One item on automatic triggers; ranked candidates, best first, when invoked."""
+        invoked = params.context.trigger_kind == types.InlineCompletionTriggerKind.Invoked
+        result = await run_completion(
+            ls, params.text_document.uri, params.position, invoked=invoked
         )
-        return types.InlineCompletionList(items=[item])
+        if result is None or not result.items:
+            return types.InlineCompletionList(items=[])
+        cursor = types.Range(start=params.position, end=params.position)
+        return types.InlineCompletionList(
+            items=[types.InlineCompletionItem(insert_text=i, range=cursor) for i in result.items]
+        )

@@ -18,27 +18,25 @@ log = logging.getLogger(__name__)
 
 
 async def run_completion(
-    ls: CoderLanguageServer, uri: str, position: types.Position
+    ls: CoderLanguageServer, uri: str, position: types.Position, *, invoked: bool = False
 ) -> Completion | None:
     """Complete at `position` of the open document `uri`.
 
-    A newer request for the same document cancels this one inside the engine; this request
-    then answers empty. An invalid position is a JSON-RPC InvalidParams error. None means
-    nothing to complete (unknown document, superseded, engine error).
+    A newer request for the same document that cannot reuse this one's generation aborts it
+    inside the engine; this request then answers empty. An invalid position is a JSON-RPC
+    InvalidParams error. None means nothing to complete (unknown document, superseded, engine
+    error).
     """
     doc = ls.workspace.text_documents.get(uri)
     if doc is None:
         log.debug("completion asked for %s, which is not open", uri)
         return None
-    text, language_id = doc.source, doc.language_id or ""
+    text, language_id, version = doc.source, doc.language_id or "", doc.version
     try:
         offset = offset_at(text, position.line, position.character)
     except InvalidPosition as exc:
         raise JsonRpcInvalidParams(f"invalid position: {exc}") from None
 
-    previous = ls.inflight.get(uri)
-    if previous is not None and not previous.done():
-        previous.cancel()
     if ls.host is None:
         return None
     path = path_of(uri)
@@ -50,11 +48,31 @@ async def run_completion(
             language_id,
             path=str(path) if path else "",
             workspace=ls.workspace_service,
+            invoked=invoked,
+            reuse=ls.reuse,
+            key=uri,
         )
     )
-    ls.inflight[uri] = work
+    ls.inflight[id(work)] = work
     try:
-        return await work
+        result = await work
+        ls.record_completion(
+            {
+                "uri": uri,
+                "version": version,
+                "line": position.line,
+                "character": position.character,
+                "invoked": invoked,
+                "source": result.source,
+                "reason": result.reason,
+                "items": list(result.items),
+                "typed": result.typed,
+                "origin": list(result.origin),
+                "scores": list(result.scores),
+                "latencyMs": round(result.latency_ms, 2),
+            }
+        )
+        return result
     except asyncio.CancelledError:
         current = asyncio.current_task()
         if work.cancelled() and not (current and current.cancelling()):
@@ -66,5 +84,4 @@ async def run_completion(
         log.warning("completion failed: %s", exc)
         return None
     finally:
-        if ls.inflight.get(uri) is work:
-            del ls.inflight[uri]
+        ls.inflight.pop(id(work), None)

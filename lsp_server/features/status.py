@@ -8,6 +8,7 @@ from lsp_server.server import CoderLanguageServer
 
 ENGINE_STATS = "coderLsp/engineStats"
 REQUEST_LOG = "coderLsp/requestLog"
+COMPLETION_LOG = "coderLsp/completionLog"
 
 
 def register(server: CoderLanguageServer) -> None:
@@ -24,6 +25,13 @@ def register(server: CoderLanguageServer) -> None:
             # Read from vLLM's own bookkeeping, not counted by the server.
             "unfinishedRequests": engine.unfinished_requests() if engine else 0,
             "inflightCompletions": sum(not t.done() for t in ls.inflight.values()),
+            "runningGenerations": ls.reuse.streams.running(),
+            "served": {
+                "engine": ls.reuse.stats.engine,
+                "cache": ls.reuse.stats.cache,
+                "follow": ls.reuse.stats.follow,
+                "gate": ls.reuse.stats.gate,
+            },
         }
 
     @server.feature(REQUEST_LOG)
@@ -42,3 +50,10 @@ def register(server: CoderLanguageServer) -> None:
             }
             for r in engine.request_log()
         ]
+
+    @server.feature(COMPLETION_LOG)
+    def completion_log(ls: CoderLanguageServer, params: Any) -> list[dict[str, Any]]:
+        """The latest completions answered, oldest first: source ("engine", "cache",
+        "follow", "gate"), the items shown, and for reused ones what was typed through and
+        the items as first made."""
+        return list(ls.completion_log)

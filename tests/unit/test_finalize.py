@@ -1,19 +1,24 @@
 """Post-processing rules of ``finalize``, one table per rule."""
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from lsp_server.completion.postprocess import finalize
+from lsp_server.completion.syntax import error_count
+
+CODE_CHARS = "ab1 _():{}[],;=\n\t\"'#/"
 
 
 @pytest.mark.parametrize(
     ("completion", "stop", "expected"),
     [
         pytest.param("x = 1\n", (), "x = 1", id="no-stop"),
-        pytest.param("a()\nb()\n\n\nc()", (), "a()\nb()", id="default-three-newlines"),
-        pytest.param("a()\n\nb()", (), "a()\n\nb()", id="one-blank-line-kept"),
+        pytest.param("a()\n    b()\n\n\n    c()", (), "a()\n    b()", id="default-three-newlines"),
+        pytest.param("a()\n\n    b()", (), "a()\n\n    b()", id="one-blank-line-kept"),
         pytest.param("a()\nEND\nb()", ("END",), "a()", id="caller-stop"),
         pytest.param("a()\nX\nY", ("Y", "X"), "a()", id="earliest-stop-wins"),
-        pytest.param("a()\nb()", ("",), "a()\nb()", id="empty-stop-ignored"),
+        pytest.param("a()\n    b()", ("",), "a()\n    b()", id="empty-stop-ignored"),
         pytest.param("STOPrest", ("STOP",), "", id="stop-at-start"),
     ],
 )
@@ -24,13 +29,13 @@ def test_cut_at_stop(completion: str, stop: tuple[str, ...], expected: str) -> N
 @pytest.mark.parametrize(
     ("completion", "suffix", "single_line", "expected"),
     [
-        pytest.param("a, b)\n    c", ")\n", None, "a, b)", id="code-right-of-cursor"),
-        pytest.param("a\n    b", "   \nnext", None, "a\n    b", id="only-spaces-right"),
-        pytest.param("a\n    b", "", None, "a\n    b", id="end-of-file"),
-        pytest.param("a\n    b", "\nnext", None, "a\n    b", id="end-of-line"),
-        pytest.param("a\n    b", "\r\nnext", None, "a\n    b", id="end-of-crlf-line"),
-        pytest.param("a\n    b", "\n", True, "a", id="forced-single"),
-        pytest.param("a\n    b", ")\n", False, "a\n    b", id="forced-multi"),
+        pytest.param("a, b)\n    c", ")\n", None, "a, b", id="code-right-of-cursor"),
+        pytest.param("a,\n    b", "   \nnext", None, "a,\n    b", id="only-spaces-right"),
+        pytest.param("a,\n    b", "", None, "a,\n    b", id="end-of-file"),
+        pytest.param("a,\n    b", "\nnext", None, "a,\n    b", id="end-of-line"),
+        pytest.param("a,\n    b", "\r\nnext", None, "a,\n    b", id="end-of-crlf-line"),
+        pytest.param("a,\n    b", "\n", True, "a,", id="forced-single"),
+        pytest.param("a,\n    b", ")\n", False, "a,\n    b", id="forced-multi"),
         pytest.param("\n    b", ")\n", None, "", id="first-line-empty"),
     ],
 )
@@ -78,3 +83,42 @@ def test_rules_apply_in_order() -> None:
 def test_language_agnostic() -> None:
     raw = "return a;\n}\n\n\nfunction g() {}"
     assert finalize("function f(a) {\n  ", raw, "\n", "javascript") == "return a;\n}"
+
+
+def test_plaintext_uses_language_agnostic_rules() -> None:
+    prefix = "# Shopping\n\n- apples\n- "
+    raw = "pears\n- pears\n- pears\n\n\n# Other"
+    assert finalize(prefix, raw, "\n", "plaintext") == "pears"
+    # No grammar, no lexer: brackets and syntax are left alone.
+    assert finalize("See (", "the notes) and (more", "\n", "plaintext") == "the notes) and (more"
+
+
+def test_syntax_counts() -> None:
+    assert error_count("plaintext", "anything (") is None
+    assert error_count("python", "x = (1,\n") == 1
+    assert error_count("python", "x = (1,)\n") == 0
+
+
+def test_huge_document_is_windowed() -> None:
+    prefix = "x = 1\n" * 500_000 + "def f(values):\n    total = 0\n    "
+    suffix = "\n    return total\n" + "y = 2\n" * 500_000
+    raw = "for v in values:\n        total += v\n    return total\n\nprint(f([1]))"
+    # Rules look at windows around the cursor (the suffix's next line, the enclosing def).
+    result = finalize(prefix, raw, suffix, "python")
+    assert result == "for v in values:\n        total += v"
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    prefix=st.text(alphabet=CODE_CHARS, max_size=40),
+    completion=st.text(alphabet=CODE_CHARS, max_size=60),
+    suffix=st.text(alphabet=CODE_CHARS, max_size=40),
+    language_id=st.sampled_from(["python", "javascript", "java", "cpp", "go", "plaintext"]),
+)
+def test_result_is_a_prefix_of_the_completion(
+    prefix: str, completion: str, suffix: str, language_id: str
+) -> None:
+    # Rules only ever cut the completion's end: nothing is added, nothing moves.
+    result = finalize(prefix, completion, suffix, language_id)
+    assert completion.startswith(result)
+    assert result == result.rstrip()

@@ -29,8 +29,8 @@ async def test_follow_when_typing_agrees_with_the_model_so_far() -> None:
     await asyncio.sleep(0)
     found = streams.find("doc", PREFIX + "x", SUFFIX, "py")
     assert found is not None and found[0] is stream and found[1] == "x"
-    # Typed past what the model has so far, still agreeing: followable, checked at the end.
-    assert streams.find("doc", PREFIX + "x + 1", SUFFIX, "py") is not None
+    # Typed past what the model has so far: not followed on a guess.
+    assert streams.find("doc", PREFIX + "x + 1", SUFFIX, "py") is None
     assert streams.find("doc", PREFIX + "y", SUFFIX, "py") is None
     assert streams.find("doc", PREFIX + "x", SUFFIX, "other-tag") is None
     assert streams.find("other", PREFIX + "x", SUFFIX, "py") is None
