@@ -122,6 +122,11 @@ class Streams:
         if old is not None and not old.task.done():
             old.abort()
 
+    def abort_all(self) -> None:
+        """Stop every generation (the server is shutting down)."""
+        for key in list(self._by_key):
+            self.supersede(key)
+
     def running(self) -> int:
         """Generations not finished yet."""
         return sum(1 for stream in self._by_key.values() if not stream.task.done())

@@ -51,6 +51,7 @@ def register(server: CoderLanguageServer) -> None:
     async def shutdown(ls: CoderLanguageServer, params: None) -> None:
         for task in list(ls.inflight.values()):
             task.cancel()
+        ls.reuse.streams.abort_all()
         if ls.workspace_service is not None:
             ls.workspace_service.stop()
         await ls.stop_engine()

@@ -76,3 +76,14 @@ async def test_new_generation_supersedes_the_old_one() -> None:
         await waiter
     assert old.task.cancelled()
     assert await new.result() == ("c",)
+
+
+async def test_abort_all_stops_every_generation() -> None:
+    streams = Streams()
+    a = streams.start("a", PREFIX, SUFFIX, "py", producer("x", asyncio.Event()))
+    b = streams.start("b", PREFIX, SUFFIX, "py", producer("y", asyncio.Event()))
+    await asyncio.sleep(0)
+    streams.abort_all()
+    await asyncio.sleep(0)
+    assert a.task.cancelled() and b.task.cancelled()
+    assert streams.running() == 0
