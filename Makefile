@@ -38,6 +38,8 @@ test: lint
 bench: $(STAMP)
 	$(PY) bench/index.py
 	$(PY) bench/retrieval.py --write-readme
+	$(PY) bench/quality.py
+	$(PY) bench/typing_replay.py
 
 clean:
 	rm -rf $(VENV) .cache .mypy_cache .ruff_cache .pytest_cache

@@ -4,12 +4,14 @@ For each task of the single-line and multi-line infilling sets, open the documen
 ``prompt + "\\n" + suffix`` in ``coder-lsp serve --stdio`` (the cursor on the empty line
 between them), ask for an inline completion (automatic trigger on the single-line set,
 invoked on the multi-line set), run ``prompt + completion + "\\n" + suffix + test`` in a
-sandbox, and count passes (pass@1, greedy), exact matches and the client's latency. Two
+sandbox, and count passes (pass@1: the first item only), exact matches and the client's latency. Two
 configurations, each its own server process, one after the other, on the same tasks:
 
 * ``baseline``: post-processing off (``completion.postprocess = false``): the model's raw
   text, cut only by the token limit and the template's stop tokens, as a naive client shows;
-* ``pipeline``: the full pipeline (gate and post-processing), one greedy candidate.
+* ``pipeline``: the full pipeline (gate and post-processing); one greedy sample on the
+  single-line set (automatic trigger), ``--candidates-multi`` samples ranked by the server
+  on the multi-line set (invoked trigger), as an editor gets them.
 
 Both run without repository context and without the suggestion cache, so tasks never answer
 each other. Raw per-task results go to a JSON file; a rerun skips the tasks already there
@@ -139,8 +141,10 @@ def exact(row: Row, text: str) -> bool:
     return text.rstrip() == solution.rstrip()
 
 
-def options(config: str, max_tokens: int) -> dict[str, Any]:
-    """The `completion` settings of a configuration (sent as initializationOptions)."""
+def options(config: str, max_tokens: int, candidates: int = 1) -> dict[str, Any]:
+    """The `completion` settings of a configuration (sent as initializationOptions).
+
+    ``candidates`` matters only where the trigger is invoked (the multi-line set)."""
     if config == "baseline":
         # The cache is off here too: tasks of one HumanEval problem share prefixes and
         # suffixes, so a cached suggestion could otherwise answer a later task.
@@ -157,7 +161,7 @@ def options(config: str, max_tokens: int) -> dict[str, Any]:
             "completion": {
                 "maxTokens": max_tokens,
                 "contextTokens": 0,
-                "candidates": 1,
+                "candidates": candidates,
                 "cache": False,
             }
         }
@@ -950,11 +954,12 @@ def markdown(
 the cursor on the empty line between them), one `textDocument/inlineCompletion` request at a
 time (single-line set: automatic trigger; multi-line set: invoked), then the program
 `prompt + completion + "\\n" + suffix + test` runs in a sandbox (fresh interpreter and
-temporary directory, {meta.get("timeout", 10.0):g} s timeout, 2 GiB address space). pass@1 is
-greedy (one suggestion, the first item; no suggestion fails). Two configurations, each a
+temporary directory, {meta.get("timeout", 10.0):g} s timeout, 2 GiB address space). pass@1
+counts the first item only (no suggestion fails). Two configurations, each a
 server process of its own, on the same tasks: **baseline** shows the model's raw text, cut
 only by the token limit and the template's stop tokens (`postprocess: false`), as a naive
-client would; **pipeline** is the full pipeline (gate and post-processing, one candidate).
+client would; **pipeline** is the full pipeline (gate and post-processing; on the invoked
+multi-line set, the server's ranked candidates, of which the first counts).
 Both without repository context and without the suggestion cache. The difference is paired
 (same tasks), with a 95% percentile bootstrap interval ({RESAMPLES:,} resamples of tasks).
 
@@ -1042,6 +1047,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--profile", default="cpu-small")
     parser.add_argument("--max-tokens-single", type=int, default=48)
     parser.add_argument("--max-tokens-multi", type=int, default=96)
+    parser.add_argument(
+        "--candidates-multi",
+        type=int,
+        default=3,
+        help="pipeline samples on the multi-line set (invoked trigger), ranked by the server",
+    )
     parser.add_argument("--timeout", type=float, default=10.0, help="seconds per program run")
     parser.add_argument("--request-timeout", type=float, default=120.0)
     parser.add_argument("--load-timeout", type=float, default=900.0)
@@ -1096,7 +1107,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         save_results(args.output, data)
 
     settings = {
-        config: {name: options(config, getattr(args, f"max_tokens_{name}")) for name in args.sets}
+        config: {
+            name: options(
+                config,
+                getattr(args, f"max_tokens_{name}"),
+                args.candidates_multi if name == "multi" else 1,
+            )
+            for name in args.sets
+        }
         for config in args.configs
     }
     keys = {

@@ -133,8 +133,9 @@ class CompletionSettings(
         msgspec.Meta(
             ge=1,
             le=8,
-            description="Samples asked for when completion is invoked explicitly, ranked by "
-            "mean token log-probability.",
+            description="Samples asked for when completion is invoked explicitly; those that "
+            "end where the code after the cursor resumes rank first, then by mean token "
+            "log-probability.",
         ),
     ] = 3
     candidate_temperature: Annotated[

@@ -15,6 +15,7 @@ import uuid
 from dataclasses import dataclass, field
 
 import msgspec
+import tree_sitter
 
 from engine import Engine, GenerationRequest
 from engine.prompt import BuiltPrompt
@@ -128,6 +129,19 @@ def render_prompt(
     )
 
 
+def rejoins_suffix(raw: str, item: str, suffix: str) -> bool:
+    """Whether the model, past what is shown, went on with the suffix's next line of code.
+
+    The shown text then ends exactly where the code after the cursor takes over: the best
+    evidence of a fit from a model that cannot see the suffix (prefix-only templates), and
+    what ranks candidates first, before their mean log-probability.
+    """
+    rest = raw[len(item) :] if raw.startswith(item) else ""
+    following = next((line.strip() for line in rest.split("\n") if line.strip()), "")
+    wanted = next((line.strip() for line in suffix.split("\n") if line.strip()), "")
+    return bool(wanted) and following == wanted
+
+
 @dataclass(frozen=True, slots=True)
 class _Job:
     """One engine request and how to turn its samples into items."""
@@ -183,10 +197,14 @@ class _Job:
         self.raw.extend(samples[i] for i in sorted(samples))
         if not self.postprocess:
             return tuple(text for text in self.raw[:1] if text)
-        ranked = sorted(samples, key=lambda i: -scores.get(i, 0.0))
+        made = {i: self.finalize(text) for i, text in samples.items()}
+
+        def rank(i: int) -> tuple[bool, float]:
+            return (rejoins_suffix(samples[i], made[i], self.suffix), scores.get(i, 0.0))
+
         items: list[str] = []
-        for index in ranked:
-            item = self.finalize(samples[index])
+        for index in sorted(samples, key=rank, reverse=True):
+            item = made[index]
             if item and item not in items:
                 items.append(item)
                 if index in scores:
@@ -221,14 +239,17 @@ async def complete(
     invoked: bool = False,
     reuse: Reuse | None = None,
     key: str = "",
+    tree: tree_sitter.Tree | None = None,
 ) -> Completion:
     """Gate, reuse, or gather context, render the prompt, generate and post-process.
 
     ``invoked`` is an explicit request by the user (several ranked candidates, no gating on
     identifiers, strings or comments). ``reuse`` shares the cache and in-flight generations
     between requests; ``key`` (the document) scopes which generation a new one supersedes.
-    Cancelling the caller aborts the generation inside the engine (after a short grace when
-    ``reuse`` is given, so the next keystroke can follow it).
+    ``tree`` is the document's current tree-sitter tree, when the caller keeps one (the gate
+    parses a window around the cursor otherwise). Cancelling the caller aborts the generation
+    inside the engine (after a short grace when ``reuse`` is given, so the next keystroke can
+    follow it).
     """
     started = time.perf_counter()
 
@@ -271,7 +292,7 @@ async def complete(
 
     mode = Mode.MULTI
     if settings.postprocess:
-        decision = decide(prefix, suffix, language_id, invoked=invoked)
+        decision = decide(prefix, suffix, language_id, invoked=invoked, tree=tree)
         if decision.mode is Mode.NONE:
             return done((), "gate", f"not here: {decision.reason}", Mode.NONE)
         mode = decision.mode

@@ -246,8 +246,9 @@ def _cut_suffix_lines(completion: str, context: Context) -> str:
     after_lines = context.after.split("\n")
     if after_lines[0].strip():
         return completion  # code right of the cursor: the next line is that, not a full line
-    wanted = [line.rstrip() for line in after_lines[1:] if line.strip()][:_ECHO_LINES]
-    if not wanted:
+    ahead = [line.rstrip() for line in after_lines[1:] if line.strip()]
+    ahead = ahead[: _ECHO_LINES + _SKIPPED_LINES]
+    if not ahead:
         return completion
     lines = [
         (start, (context.cursor_line + line if start == 0 else line).rstrip())
@@ -257,9 +258,21 @@ def _cut_suffix_lines(completion: str, context: Context) -> str:
         lines = lines[1:]  # the first line continues the cursor's line: not a whole line
     written = [(start, text) for start, text in lines if text.strip()]
     for index, (start, _) in enumerate(written):
-        if _repeats_suffix([text for _, text in written[index:]], wanted):
+        rest = [text for _, text in written[index:]]
+        if _repeats_suffix(rest, ahead[:_ECHO_LINES]) or any(
+            _rejoins_suffix(rest, ahead[skip:]) for skip in range(1, len(ahead))
+        ):
             return completion[:start]
     return completion
+
+
+def _rejoins_suffix(written: list[str], wanted: list[str]) -> bool:
+    """Whether the completion's last lines repeat the suffix from a later line on: a model
+    that cannot see the suffix writes the hole, misses a line or two the suffix has, then
+    goes on with the suffix's code. Weaker evidence than an echo of the next line, so it
+    takes :data:`_ECHO_LINES` agreeing lines (one line alone is often the completion's own,
+    symmetric code: the ``append(c)`` of both branches)."""
+    return len(written) >= _ECHO_LINES and _repeats_suffix(written, wanted[:_ECHO_LINES])
 
 
 def _repeats_suffix(written: list[str], wanted: list[str]) -> bool:
@@ -585,6 +598,8 @@ RULES: tuple[Rule, ...] = (
 
 # --- helpers ----------------------------------------------------------------------------------
 
+_SKIPPED_LINES = 2
+"""Suffix lines a completion may skip before it rejoins the suffix (see _rejoins_suffix)."""
 _ECHO_LINES = 2
 """Suffix lines a completion must repeat to be an echo (fewer if it ends, or the suffix does)."""
 _OPEN_OF = {")": "(", "]": "[", "}": "{"}

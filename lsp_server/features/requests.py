@@ -40,6 +40,9 @@ async def run_completion(
     if ls.host is None:
         return None
     path = path_of(uri)
+    trees = ls.workspace_service.trees if ls.workspace_service else None
+    # The tree is used only while it is the tree of exactly this text.
+    tree = trees.tree(uri) if trees is not None and trees.text(uri) == text else None
     work = asyncio.ensure_future(
         complete(
             ls.host,
@@ -51,6 +54,7 @@ async def run_completion(
             invoked=invoked,
             reuse=ls.reuse,
             key=uri,
+            tree=tree,
         )
     )
     ls.inflight[id(work)] = work
