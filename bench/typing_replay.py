@@ -574,8 +574,13 @@ class Editor:
         self.served_start = await self.stats()
 
     async def _read_stderr(self, stream: asyncio.StreamReader) -> None:
-        while line := await stream.readline():
-            self.stderr.append(line.decode("utf-8", "replace").rstrip())
+        # Chunks, not readline(): a logged message can be longer than StreamReader's line
+        # limit, and a reader that stops leaves the server blocked on a full pipe.
+        pending = ""
+        while chunk := await stream.read(1 << 16):
+            pending += chunk.decode("utf-8", "replace")
+            *lines, pending = pending.split("\n")
+            self.stderr.extend(line[:2000].rstrip() for line in lines if line.strip())
 
     @property
     def alive(self) -> bool:

@@ -44,11 +44,20 @@ class EditorLogHandler(logging.Handler):
             loop.call_soon_threadsafe(self._send, params)
 
 
+def set_level(level: str) -> None:
+    """The server's log level; pygls' record of every message sent and received (large, on
+    every keystroke) only at debug."""
+    logging.getLogger().setLevel(level.upper())
+    logging.getLogger("pygls").setLevel(
+        logging.DEBUG if level.lower() == "debug" else logging.WARNING
+    )
+
+
 def configure(level: str = "info") -> None:
     """Root logging to stderr; vLLM is told not to install its own stdout handler."""
     os.environ.setdefault("VLLM_CONFIGURE_LOGGING", "0")
     root = logging.getLogger()
-    root.setLevel(level.upper())
+    set_level(level)
     if not any(getattr(h, "_coder_lsp", False) for h in root.handlers):
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter(FORMAT))

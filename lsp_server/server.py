@@ -27,7 +27,7 @@ from lsp_server.config import (
     sources_from_workspace,
 )
 from lsp_server.engine_host import EngineHost
-from lsp_server.logs import EditorLogHandler
+from lsp_server.logs import EditorLogHandler, set_level
 from lsp_server.workspace.service import WorkspaceService
 
 log = logging.getLogger(__name__)
@@ -79,7 +79,7 @@ class CoderLanguageServer(LanguageServer):
         """Recompute settings; each error is shown to the user, defaults stay in force."""
         self.settings, errors = load_settings(self.settings_sources())
         self.reuse.cache.clear()  # suggestions made under other settings
-        logging.getLogger().setLevel(self.settings.log_level.upper())
+        set_level(self.settings.log_level)
         for error in errors:
             log.warning("settings: %s", error)
             self.show(f"coder-lsp settings: {error}", types.MessageType.Warning)
