@@ -76,6 +76,9 @@ PUNCTUATION_PAUSE_P = 0.3
 """Chance of a pause (as long as after a newline) after one of `PUNCTUATION`."""
 START_PAUSE_S = 0.8
 """Before the first keystroke of a snippet (the editor opened the file)."""
+THINK_PAUSE_S = (1.5, 3.5)
+THINK_PAUSE_P = 0.35
+"""Chance, at a line end, of a longer pause (reading the suggestion, thinking)."""
 
 POLL_EVERY = 32
 """Keystrokes between reads of vLLM's request log (it keeps 64; one keystroke starts at most
@@ -212,8 +215,8 @@ def keystrokes(code: str, auto_indent: bool = True) -> list[str]:
 
 def schedule(chunks: Sequence[str], rng: random.Random, speed: float = 1.0) -> list[float]:
     """Seconds to wait before each keystroke: lognormal intervals (median
-    `MEDIAN_INTERVAL_S`), longer after a newline and sometimes after `PUNCTUATION`; divided by
-    `speed`."""
+    `MEDIAN_INTERVAL_S`), longer after a newline (now and then a think pause) and sometimes
+    after `PUNCTUATION`; divided by `speed`."""
     delays: list[float] = []
     previous = ""
     for index in range(len(chunks)):
@@ -221,8 +224,11 @@ def schedule(chunks: Sequence[str], rng: random.Random, speed: float = 1.0) -> l
         delay = min(MAX_INTERVAL_S, max(MIN_INTERVAL_S, base))
         pause = rng.uniform(*NEWLINE_PAUSE_S)
         chance = rng.random()
+        think = rng.random()
         if index == 0:
             delay = START_PAUSE_S
+        elif previous.startswith("\n") and think < THINK_PAUSE_P:
+            delay = rng.uniform(*THINK_PAUSE_S)
         elif previous.startswith("\n") or (
             previous in PUNCTUATION and chance < PUNCTUATION_PAUSE_P
         ):
