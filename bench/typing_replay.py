@@ -986,8 +986,9 @@ still pending. The code is {functions} of {args.min_chars}-{args.max_chars}
 characters from the standard library of the running interpreter (seed {args.seed}): {names}.
 Each file opens with its snippet taken out and the cursor where it was. A newline and the
 next line's indentation are one keystroke (an editor's auto-indent). Intervals between keys
-are lognormal (median {MEDIAN_INTERVAL_S * 1000:.0f} ms), 400-800 ms after a newline and
-after {PUNCTUATION_PAUSE_P:.0%} of `:`, `,` and `)`; speed factor {args.speed}. Both
+are lognormal (median {MEDIAN_INTERVAL_S * 1000:.0f} ms), 400-800 ms after a newline (at
+{THINK_PAUSE_P:.0%} of line ends a think pause of {THINK_PAUSE_S[0]:g}-{THINK_PAUSE_S[1]:g} s
+instead) and after {PUNCTUATION_PAUSE_P:.0%} of `:`, `,` and `)`; speed factor {args.speed}. Both
 configurations run in their own server process, one after the other, with the same keystrokes
 at the same times.
 
