@@ -801,6 +801,12 @@ async def replay(
 # -- report -------------------------------------------------------------------------------------
 
 
+def _shown(path: Path) -> str:
+    """A path as the README shows it: relative to the repository when inside it."""
+    resolved = path.resolve()
+    return str(resolved.relative_to(REPO)) if resolved.is_relative_to(REPO) else str(path)
+
+
 def _ms(value: float) -> str:
     return "n/a" if math.isnan(value) else f"{value:.0f} ms"
 
@@ -1017,7 +1023,7 @@ an editor drops them, and they count as stale when the extra typing disagrees wi
 
 ![typing replay: latency and per-keystroke sources]({image})
 
-Raw results: `{args.output}` ({chars} keystrokes per configuration).
+Raw results: `{_shown(args.output)}` ({chars} keystrokes per configuration).
 """
     replace_section(target, SECTION, body)
 
