@@ -81,11 +81,6 @@ class Reuse:
     stats: ReuseStats = field(default_factory=ReuseStats)
 
 
-def code_right_of_cursor(suffix: str) -> bool:
-    """Whether the cursor's line has non-blank text after the cursor."""
-    return bool(suffix.split("\n", 1)[0].strip())
-
-
 class PromptParts(msgspec.Struct, frozen=True):
     """What turns a cursor into a prompt, without an engine (the `context` command uses it)."""
 
