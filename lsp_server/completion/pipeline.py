@@ -279,9 +279,9 @@ async def complete(
         return Completion("", "binary document")
     prefix, suffix = text[:offset], text[offset:]
     tag = f"{language_id}|{'invoked' if invoked else 'auto'}|{int(settings.postprocess)}"
-    use_cache = reuse is not None and settings.cache
-    if reuse is not None and use_cache:
-        hit = reuse.cache.get(prefix, suffix, tag=tag)
+    shared = reuse if settings.cache else None  # the settings may turn reuse off
+    if shared is not None:
+        hit = shared.cache.get(prefix, suffix, tag=tag)
         if hit is not None:
             return done(hit.items, "cache", typed=hit.typed, origin=hit.origin)
 
@@ -296,14 +296,13 @@ async def complete(
         # A keystroke within the pause cancels this request before it costs anything.
         await asyncio.sleep(settings.debounce_ms / 1000)
 
-    if reuse is not None and use_cache and not invoked:
-        found = reuse.streams.find(key, prefix, suffix, tag)
+    if shared is not None and not invoked:
+        found = shared.streams.find(key, prefix, suffix, tag)
         if found is not None:
             stream, typed = found
             made = await stream.result()
             rest = remainders(made, typed)
             if rest:
-                stream.followers += 1
                 return done(rest, "follow", mode=mode, typed=typed, origin=made)
 
     parts = PromptParts(template, tokenizer, host.settings, host.profile.prompt_tokens)
@@ -326,8 +325,8 @@ async def complete(
 
     async def produce(stream: Stream) -> tuple[str, ...]:
         items = await job.run(stream)
-        if reuse is not None and use_cache:
-            reuse.cache.put(prefix, suffix, items, tag=tag)
+        if shared is not None:
+            shared.cache.put(prefix, suffix, items, tag=tag)
         return items
 
     if reuse is not None:

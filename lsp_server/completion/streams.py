@@ -38,8 +38,6 @@ class Stream:
         self.text = ""
         """Raw text of the first sample so far."""
         self.grace_s = grace_s
-        self.followers = 0
-        """Requests served by this generation besides the one that started it."""
         self._waiting = 0
         self._abort: asyncio.TimerHandle | None = None
         self.task: asyncio.Task[tuple[str, ...]] = asyncio.ensure_future(produce(self))
