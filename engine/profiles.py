@@ -34,6 +34,8 @@ class Profile(msgspec.Struct, frozen=True, kw_only=True):
     edit_model: str
     template: str
     """FIM template family (see `engine.templates`)."""
+    chat: str = "plain"
+    """The edit model's instruction format (see `engine.chat`)."""
     where: str
     engine: EngineOptions = EngineOptions()
     prompt_tokens: int = 1536
@@ -49,6 +51,7 @@ PROFILES: dict[str, Profile] = {
             completion_model="deepseek-ai/DeepSeek-Coder-V2-Lite-Base",
             edit_model="deepseek-ai/DeepSeek-Coder-V2-Lite-Instruct",
             template="deepseek",
+            chat="deepseek",
             where="one CUDA GPU (default when one is present)",
             engine=EngineOptions(max_model_len=8192, gpu_memory_utilization=0.85),
             prompt_tokens=4096,
@@ -59,6 +62,7 @@ PROFILES: dict[str, Profile] = {
             completion_model="deepseek-ai/DeepSeek-Coder-V2-Lite-Base",
             edit_model="deepseek-ai/DeepSeek-Coder-V2-Instruct",
             template="deepseek",
+            chat="deepseek",
             where="a GPU cluster, tensor parallel over 8 GPUs (remote or embedded)",
             engine=EngineOptions(max_model_len=8192, tensor_parallel_size=8),
             prompt_tokens=4096,

@@ -1,4 +1,4 @@
-"""Command line: serve, complete, context, index, models, doctor, demo."""
+"""Command line: serve, complete, context, fix, index, models, doctor, demo."""
 
 from __future__ import annotations
 
@@ -21,6 +21,14 @@ def _location(value: str) -> tuple[Path, int, int]:
     if ln < 1 or cn < 1:
         raise argparse.ArgumentTypeError("LINE and COL are 1-based")
     return Path(path), ln, cn
+
+
+def _file_line(value: str) -> tuple[Path, int]:
+    """FILE:LINE with a 1-based line."""
+    path, _, line = value.rpartition(":")
+    if not path or not line.isdigit() or int(line) < 1:
+        raise argparse.ArgumentTypeError(f"expected FILE:LINE (1-based), got {value!r}")
+    return Path(path), int(line)
 
 
 def _hostport(value: str) -> tuple[str, int]:
@@ -54,6 +62,14 @@ def _parser() -> argparse.ArgumentParser:
     ctx.add_argument("--profile")
     ctx.add_argument("--config", type=Path)
 
+    fix = sub.add_parser("fix", help="print the fix proposed for FILE:LINE as a unified diff")
+    fix.add_argument("location", type=_file_line, metavar="FILE:LINE")
+    fix.add_argument("--message", default="", help="what is wrong (e.g. a compiler error)")
+    fix.add_argument("--explain", action="store_true", help="also print why, to stderr")
+    fix.add_argument("--profile")
+    fix.add_argument("--workspace", type=Path, help="workspace root (default: current directory)")
+    fix.add_argument("--config", type=Path)
+
     index = sub.add_parser("index", help="build or refresh the index of DIR; print counts")
     index.add_argument("directory", type=Path, metavar="DIR")
 
@@ -86,6 +102,21 @@ def main(argv: list[str] | None = None) -> int:
 
         path, line, col = args.location
         return run_context(path, line, col, args.workspace, args.profile, args.config)
+    if args.command == "fix":
+        from lsp_server.cli.fix import run as run_fix
+
+        path, line = args.location
+        return asyncio.run(
+            run_fix(
+                path,
+                line,
+                message=args.message,
+                explain=args.explain,
+                profile=args.profile,
+                workspace=args.workspace,
+                config=args.config,
+            )
+        )
     if args.command == "index":
         from lsp_server.cli.index import run as run_index
 

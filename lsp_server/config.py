@@ -31,7 +31,9 @@ __all__ = [
     "PROFILE_NAMES",
     "CompletionSettings",
     "EngineSettings",
+    "FixSettings",
     "PrivacySettings",
+    "ReportSettings",
     "ReviewSettings",
     "Settings",
     "SettingsSource",
@@ -73,6 +75,13 @@ class EngineSettings(
     ] = "embedded"
     model: Annotated[
         str | None, _doc("Completion model path or name; overrides the profile's model.")
+    ] = None
+    edit_model: Annotated[
+        str | None,
+        _doc(
+            "Fix and test-writing model path or name (an instruction model); overrides the "
+            "profile's edit model."
+        ),
     ] = None
     endpoints: Annotated[
         list[str], _doc("Remote backend: base URLs of vLLM OpenAI-compatible servers.")
@@ -204,6 +213,61 @@ class PrivacySettings(
     ] = msgspec.field(default_factory=lambda: list(DEFAULT_EXCLUDE))
 
 
+class FixSettings(
+    msgspec.Struct, forbid_unknown_fields=True, rename="camel", kw_only=True, frozen=True
+):
+    """AI fixes and generated tests, offered as code actions."""
+
+    enabled: Annotated[bool, _doc("Offer 'Fix with AI' and 'Generate unit tests' actions.")] = True
+    max_tokens: Annotated[
+        int, msgspec.Meta(ge=16, le=8192, description="Most tokens one fix or test file may have.")
+    ] = 1024
+    temperature: Annotated[
+        float, msgspec.Meta(ge=0, le=2, description="Sampling temperature of fixes; 0 is greedy.")
+    ] = 0.0
+    stop: Annotated[list[str], _doc("Extra stop sequences of the edit model's answers.")] = []
+    context_tokens: Annotated[
+        int,
+        msgspec.Meta(
+            ge=0, description="Tokens of definitions the fixed code uses, shown to the model."
+        ),
+    ] = 512
+    max_region_lines: Annotated[
+        int,
+        msgspec.Meta(
+            ge=5,
+            description="Largest function or class sent whole; a larger one is cut to the "
+            "lines around the problem.",
+        ),
+    ] = 200
+
+
+DEFAULT_TEST_REPORTS = ("**/junit*.xml", "**/TEST-*.xml", "**/test-results/**/*.xml")
+
+
+class ReportSettings(
+    msgspec.Struct, forbid_unknown_fields=True, rename="camel", kw_only=True, frozen=True
+):
+    """Failing tests shown as diagnostics, read from test reports the test runner writes."""
+
+    diagnostics: Annotated[bool, _doc("Publish failing tests as diagnostics.")] = True
+    reports: Annotated[
+        list[str],
+        msgspec.Meta(
+            description="Globs (relative to the workspace root) of JUnit XML reports: pytest "
+            "--junitxml, Maven Surefire, Gradle, go-junit-report.",
+            extra_json_schema={"default": list(DEFAULT_TEST_REPORTS)},
+        ),
+    ] = msgspec.field(default_factory=lambda: list(DEFAULT_TEST_REPORTS))
+    logs: Annotated[
+        list[str],
+        _doc(
+            "Globs of plain test logs (Python tracebacks, Java stack traces, Go panics, "
+            "gtest failures)."
+        ),
+    ] = []
+
+
 class ReviewSettings(
     msgspec.Struct, forbid_unknown_fields=True, rename="camel", kw_only=True, frozen=True
 ):
@@ -236,6 +300,12 @@ class Settings(
     )
     review: Annotated[ReviewSettings, _doc("Fixes that need confirmation.")] = msgspec.field(
         default_factory=ReviewSettings
+    )
+    fixes: Annotated[FixSettings, _doc("AI fixes and generated tests.")] = msgspec.field(
+        default_factory=FixSettings
+    )
+    tests: Annotated[ReportSettings, _doc("Failing tests as diagnostics.")] = msgspec.field(
+        default_factory=ReportSettings
     )
     log_level: Annotated[
         Literal["debug", "info", "warning", "error"], _doc("Server log level.")

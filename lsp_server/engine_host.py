@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 
 import msgspec
 
-from engine import Engine, EngineState, EngineStatus
+from engine import Engine, EngineNotReady, EngineState, EngineStatus
+from engine.chat import ChatTemplate, chat_template
 from engine.profiles import EngineOptions, Profile, get_profile, prepare_model
 from engine.templates import FimTemplate, check_markers, template_for
 from engine.tokenizer import HFTokenizer, PromptTokenizer
@@ -48,6 +49,10 @@ class EngineHost:
     warnings: list[str] = field(default_factory=list)
     failure: EngineState | None = None
     stopped: bool = False
+    edit_engine: Engine | None = None
+    """A second engine, only when the edit model is not the completion model."""
+    edit_tokenizer: PromptTokenizer | None = None
+    _edit_lock: asyncio.Lock = field(default_factory=asyncio.Lock, init=False, repr=False)
 
     @classmethod
     def for_profile(cls, name: str, settings: Settings) -> EngineHost:
@@ -56,6 +61,20 @@ class EngineHost:
     @property
     def model(self) -> str:
         return self.settings.engine.model or self.profile.completion_model
+
+    @property
+    def edit_model(self) -> str:
+        return self.settings.engine.edit_model or self.profile.edit_model
+
+    @property
+    def shares_edit_engine(self) -> bool:
+        """Whether fixes run on the completion engine (one model for both roles)."""
+        return self.edit_model == self.model
+
+    @property
+    def max_model_len(self) -> int:
+        """The context length the engines run with (vLLM's default when unset)."""
+        return engine_options(self.profile, self.settings).max_model_len or 4096
 
     @property
     def state(self) -> EngineState:
@@ -71,7 +90,7 @@ class EngineHost:
     def ready(self) -> bool:
         return self.state.status is EngineStatus.READY and self.tokenizer is not None
 
-    def build_engine(self, progress: Progress | None) -> Engine:
+    def build_engine(self, progress: Progress | None, model: str | None = None) -> Engine:
         """The engine for the settings' backend (only `embedded` exists so far)."""
         if self.settings.engine.backend != "embedded":
             raise ValueError(
@@ -80,7 +99,7 @@ class EngineHost:
             )
         from engine.vllm_engine import EmbeddedVLLMEngine
 
-        model = self.model
+        model = model or self.model
         return EmbeddedVLLMEngine(
             model,
             engine_options(self.profile, self.settings),
@@ -115,9 +134,40 @@ class EngineHost:
         self.warnings = check_markers(template, tokenizer)
         self.template, self.tokenizer = template, tokenizer
 
+    async def editor(self) -> tuple[Engine, PromptTokenizer, ChatTemplate]:
+        """The edit model's engine, tokenizer and chat format; EngineNotReady says why not.
+
+        When the edit model is another model, its engine is started on first use.
+        """
+        chat = chat_template(self.profile.chat)
+        if self.shares_edit_engine:
+            if not self.ready or self.engine is None or self.tokenizer is None:
+                state = self.state
+                raise EngineNotReady(f"the engine is {state.status.value}: {state.reason}")
+            return self.engine, self.tokenizer, chat
+        async with self._edit_lock:
+            if self.stopped:
+                raise EngineNotReady("the server is shutting down")
+            if self.edit_engine is None:
+                engine = self.build_engine(None, self.edit_model)
+                self.edit_engine = engine
+                await engine.start()
+                if engine.state.status is EngineStatus.READY:
+                    path = getattr(engine, "tokenizer_path", lambda: self.edit_model)()
+                    self.edit_tokenizer = await asyncio.to_thread(HFTokenizer.from_model, path)
+            engine = self.edit_engine
+            if engine.state.status is not EngineStatus.READY or self.edit_tokenizer is None:
+                state = engine.state
+                raise EngineNotReady(
+                    f"the edit model {self.edit_model} is {state.status.value}: {state.reason}"
+                )
+            return engine, self.edit_tokenizer, chat
+
     async def shutdown(self) -> None:
         self.stopped = True
         engine, self.engine = self.engine, None
-        self.tokenizer = None
-        if engine is not None:
-            await engine.shutdown()
+        edit, self.edit_engine = self.edit_engine, None
+        self.tokenizer = self.edit_tokenizer = None
+        for one in (engine, edit):
+            if one is not None:
+                await one.shutdown()

@@ -9,7 +9,7 @@ class InvalidPosition(ValueError):
     """A position that does not point into the document."""
 
 
-def _utf16_len(text: str) -> int:
+def utf16_len(text: str) -> int:
     return len(text.encode("utf-16-le")) // 2
 
 
@@ -54,7 +54,7 @@ def offset_at(text: str, line: int, character: int) -> int:
         if offset >= end:
             raise InvalidPosition(
                 f"character {character} is past the end of line {line} "
-                f"({_utf16_len(text[start:end])} UTF-16 code units)"
+                f"({utf16_len(text[start:end])} UTF-16 code units)"
             )
         units += 2 if ord(text[offset]) > 0xFFFF else 1
         offset += 1
@@ -74,4 +74,4 @@ def position_at(text: str, offset: int) -> tuple[int, int]:
         if m.end() > offset:
             break
         line, start = line + 1, m.end()
-    return line, _utf16_len(text[start:offset])
+    return line, utf16_len(text[start:offset])

@@ -7,11 +7,14 @@ import contextlib
 import logging
 import os
 from collections import deque
+from collections.abc import Generator
 from pathlib import Path
 from typing import Any
 
 from lsprotocol import types
 from pygls.lsp.server import LanguageServer
+from pygls.protocol import LanguageServerProtocol
+from pygls.protocol.language_server import lsp_method
 
 from engine import EngineState, EngineStatus
 from engine.profiles import auto_profile, cache_root
@@ -27,8 +30,10 @@ from lsp_server.config import (
     sources_from_workspace,
 )
 from lsp_server.engine_host import EngineHost
+from lsp_server.fixes.reports import ReportStore
 from lsp_server.logs import EditorLogHandler, set_level
 from lsp_server.workspace.service import WorkspaceService
+from lsp_server.workspace.watcher import Watcher
 
 log = logging.getLogger(__name__)
 
@@ -36,13 +41,31 @@ PROGRESS_TOKEN = "coder-lsp/engine"
 INDEX_PROGRESS_TOKEN = "coder-lsp/index"
 STATUS_NOTIFICATION = "coderLsp/status"
 COMPLETION_LOG_SIZE = 4096
+FIX_LOG_SIZE = 256
+
+
+class _Utf16Protocol(LanguageServerProtocol):
+    """pygls' protocol with positions always in UTF-16.
+
+    pygls would take the client's first preferred encoding (Neovim prefers UTF-8), but the
+    server's document model counts UTF-16 code units, which every client must support.
+    """
+
+    @lsp_method(types.INITIALIZE)
+    def lsp_initialize(
+        self, params: types.InitializeParams
+    ) -> Generator[Any, Any, types.InitializeResult]:
+        general = params.capabilities.general
+        if general is not None and general.position_encodings:
+            general.position_encodings = [types.PositionEncodingKind.Utf16]
+        return (yield from super().lsp_initialize(params))
 
 
 class CoderLanguageServer(LanguageServer):
     """coder-lsp's server state: settings sources, the engine host, requests in flight."""
 
     def __init__(self, *, cli_profile: str | None = None, config_file: Path | None = None) -> None:
-        super().__init__("coder-lsp", __version__)
+        super().__init__("coder-lsp", __version__, protocol_cls=_Utf16Protocol)
         self.cli_profile = cli_profile
         self.config_file = config_file
         self.root: Path | None = None
@@ -57,6 +80,12 @@ class CoderLanguageServer(LanguageServer):
         self.completion_log: deque[dict[str, Any]] = deque(maxlen=COMPLETION_LOG_SIZE)
         """The latest completions answered: where from, what was shown (for benchmarks)."""
         self.index_updates: dict[str, asyncio.TimerHandle] = {}
+        self.reports: ReportStore | None = None
+        """Failing tests from the workspace's test reports."""
+        self.report_watcher: Watcher | None = None
+        self.report_task: asyncio.Task[None] | None = None
+        self.fix_log: deque[dict[str, Any]] = deque(maxlen=FIX_LOG_SIZE)
+        """The latest resolved code actions: edit or error (for tests and benchmarks)."""
         self.log_handler = EditorLogHandler(self.window_log_message)
         self._engine_task: asyncio.Task[None] | None = None
 
@@ -212,6 +241,7 @@ def build_server(
 ) -> CoderLanguageServer:
     """A server with every feature registered, in a declared order."""
     from lsp_server.features import (
+        code_actions,
         completion,
         documents,
         inline_completion,
@@ -221,6 +251,7 @@ def build_server(
     )
 
     server = CoderLanguageServer(cli_profile=cli_profile, config_file=config_file)
-    for feature in (lifecycle, documents, inline_completion, completion, symbols, status):
+    features = (lifecycle, documents, inline_completion, completion, code_actions, symbols, status)
+    for feature in features:
         feature.register(server)
     return server

@@ -9,6 +9,7 @@ from typing import Any
 from lsprotocol import types
 from pygls.uris import to_fs_path
 
+from lsp_server.features import test_results
 from lsp_server.server import CoderLanguageServer
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,7 @@ def register(server: CoderLanguageServer) -> None:
         ls.log_handler.attach(asyncio.get_running_loop())
         logging.getLogger().addHandler(ls.log_handler)
         ls.start_workspace()
+        test_results.start(ls)
         ls.start_engine()
 
     @server.feature(types.SHUTDOWN)
@@ -54,6 +56,7 @@ def register(server: CoderLanguageServer) -> None:
         ls.reuse.streams.abort_all()
         if ls.workspace_service is not None:
             ls.workspace_service.stop()
+        test_results.stop(ls)
         await ls.stop_engine()
 
     @server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
@@ -70,8 +73,11 @@ def register(server: CoderLanguageServer) -> None:
                 )
                 settings = result[0] if result else None
         before = (ls.profile_name(), ls.settings.engine)
+        reports_before = (ls.settings.tests, ls.settings.workspace.watch)
         ls.client_settings = settings
         ls.reload_settings()
+        if (ls.settings.tests, ls.settings.workspace.watch) != reports_before:
+            await test_results.restart(ls)
         if ls.host is not None:
             ls.host.settings = ls.settings
         if (ls.profile_name(), ls.settings.engine) != before:

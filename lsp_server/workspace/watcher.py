@@ -73,12 +73,15 @@ class Watcher:
         *,
         on_batch: OnBatch | None = None,
         exclude: Sequence[str] | None = None,
+        wanted: Callable[[str], bool] | None = None,
         quiet_s: float = 0.05,
         settle_s: float = 0.01,
         max_wait_s: float = 1.0,
     ) -> None:
         """With an `index`, its ignore rules are shared (and `exclude` defaults to its
-        excludes) and batches default to `index.update_files`."""
+        excludes) and batches default to `index.update_files`. `wanted` replaces the default
+        choice of files (indexable source files outside ignored paths) with a predicate on
+        the absolute path; ignore rules then apply only through it."""
         self.roots = [Path(os.path.abspath(r)) for r in roots]
         if index is not None and exclude is None:
             self.rules = index.rules
@@ -89,6 +92,7 @@ class Watcher:
                 raise ValueError("Watcher needs on_batch or an index")
             on_batch = index.update_files
         self.on_batch = on_batch
+        self._custom = wanted
         self.quiet_s = quiet_s
         self.settle_s = min(settle_s, quiet_s)
         self.max_wait_s = max_wait_s
@@ -154,7 +158,7 @@ class Watcher:
         events: list[_Event] = []
         for path in deleted:
             p = Path(os.path.abspath(path))
-            if not self.rules.ignored(p):
+            if self._custom is not None or not self.rules.ignored(p):
                 events.append((p, True, True))
         for path in changed:
             p = Path(os.path.abspath(path))
@@ -168,19 +172,28 @@ class Watcher:
         self._queue(events)
 
     def _wanted(self, path: Path | str) -> bool:
+        if self._custom is not None:
+            return self._custom(str(path))
         return language_for_path(path) is not None and not self.rules.ignored(path)
+
+    def _relevant(self, path: str) -> bool:
+        """Whether a deleted file may have been delivered before."""
+        return (
+            self._custom(path) if self._custom is not None else language_for_path(path) is not None
+        )
+
+    def _pruned(self, directory: str) -> bool:
+        if self._custom is not None:
+            return os.path.basename(directory) in (".git", "node_modules", ".venv", "__pycache__")
+        return self.rules.ignored(directory, is_dir=True)
 
     def _files_under(self, directory: Path) -> list[Path]:
         """Indexable files in a directory that appeared (created or moved in)."""
         found: list[Path] = []
-        if self.rules.ignored(directory, is_dir=True):
+        if self._pruned(str(directory)):
             return found
         for here, dirs, files in os.walk(directory, onerror=lambda _: None):
-            dirs[:] = [
-                d
-                for d in dirs
-                if d != ".git" and not self.rules.ignored(os.path.join(here, d), is_dir=True)
-            ]
+            dirs[:] = [d for d in dirs if d != ".git" and not self._pruned(os.path.join(here, d))]
             found.extend(Path(here, f) for f in files if self._wanted(os.path.join(here, f)))
         return found
 
@@ -200,7 +213,7 @@ class Watcher:
                 if os.path.basename(path) == GITIGNORE:
                     self.rules.invalidate(path)
             if isinstance(event, FileDeletedEvent | FileMovedEvent):
-                if language_for_path(src) is not None:
+                if self._relevant(src):
                     events.append((Path(src), True, True))
                 if dest and self._wanted(dest):
                     events.append((Path(dest), False, True))

@@ -377,8 +377,12 @@ def test_json_schema_uses_camel_case_names() -> None:
         "workspace",
         "privacy",
         "review",
+        "fixes",
+        "tests",
         "logLevel",
     }
+    assert {"maxTokens", "stop", "contextTokens"} <= set(defs["FixSettings"]["properties"])
+    assert {"diagnostics", "reports", "logs"} == set(defs["ReportSettings"]["properties"])
     engine = defs["EngineSettings"]["properties"]
     assert {"apiKeyEnv", "maxModelLen", "gpuMemoryUtilization", "kvCacheDtype"} <= set(engine)
     completion = defs["CompletionSettings"]["properties"]

@@ -1,0 +1,1 @@
+"""Code actions: diagnostics, failing tests, edit construction."""

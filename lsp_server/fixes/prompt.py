@@ -1,0 +1,294 @@
+"""Instruction prompts for fixes and generated tests, fitted to the edit model's context.
+
+A fix prompt holds the problems (diagnostics with the line they point at, and a failing
+test's output), definitions of the symbols the code uses, and the code to rewrite. The answer
+is prefilled with an opening code fence so that even a small model answers with code, and the
+closing fence stops generation. What does not fit is dropped in order: definitions, then the
+oldest part of the test output; code that does not fit is an error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import msgspec
+
+from engine.chat import ChatTemplate
+from engine.prompt import ContextFile
+from engine.tokenizer import PromptTokenizer
+
+FENCE_TAGS = {
+    "javascriptreact": "jsx",
+    "typescriptreact": "tsx",
+    "shellscript": "sh",
+    "plaintext": "",
+}
+LANGUAGE_NAMES = {
+    "python": "Python",
+    "javascript": "JavaScript",
+    "javascriptreact": "JavaScript (JSX)",
+    "typescript": "TypeScript",
+    "typescriptreact": "TypeScript (TSX)",
+    "java": "Java",
+    "c": "C",
+    "cpp": "C++",
+    "go": "Go",
+    "rust": "Rust",
+    "plaintext": "text",
+}
+TEST_FRAMEWORKS = {
+    "python": "pytest (plain test functions and assert)",
+    "java": "JUnit 5",
+    "go": "the standard testing package",
+    "rust": "#[test] functions",
+    "javascript": "Jest-style describe/test/expect",
+    "javascriptreact": "Jest-style describe/test/expect",
+    "typescript": "Jest-style describe/test/expect",
+    "typescriptreact": "Jest-style describe/test/expect",
+    "c": "plain assert() calls in a main function",
+    "cpp": "GoogleTest",
+}
+CLOSING_FENCE = "\n```"
+MIN_ANSWER_TOKENS = 32
+DETAIL_LINES = 40
+"""Most lines of a failing test's output shown (its end, where the innermost frames are)."""
+
+
+class PromptTooLarge(ValueError):
+    """The code to rewrite does not fit the edit model's context."""
+
+
+class Problem(msgspec.Struct, frozen=True):
+    """Something wrong at a line of the document: a diagnostic or a failing test."""
+
+    line: int
+    """0-based line in the document."""
+    message: str
+    source: str = ""
+    details: str = ""
+    """A failing test's traceback or output."""
+
+
+class EditPrompt(msgspec.Struct, frozen=True):
+    """A rendered instruction prompt and how to sample its answer."""
+
+    text: str
+    prefill: str
+    """The start of the answer, already in `text`; the answer is `prefill` + generated."""
+    tokens: int
+    max_tokens: int
+    stop: tuple[str, ...]
+
+
+def fence_tag(language_id: str) -> str:
+    return FENCE_TAGS.get(language_id, language_id)
+
+
+def language_name(language_id: str) -> str:
+    return LANGUAGE_NAMES.get(language_id, language_id or "code")
+
+
+def _block(code: str, tag: str) -> str:
+    return f"```{tag}\n{code.rstrip()}\n```"
+
+
+def _definitions(files: Sequence[ContextFile], tag: str) -> str:
+    if not files:
+        return ""
+    blocks = "\n".join(f"`{f.path}`:\n{_block(f.text, tag)}" for f in files)
+    return f"Definitions this code uses, for reference (do not repeat them):\n{blocks}\n\n"
+
+
+def _problems(problems: Sequence[Problem], lines: Sequence[str]) -> str:
+    if not problems:
+        return "No problem was reported; find the bug from what the code is meant to do.\n\n"
+    out = ["Problems reported:"]
+    for p in problems:
+        shown = lines[p.line].strip() if 0 <= p.line < len(lines) else ""
+        where = f"line {p.line + 1}" + (f" `{shown[:120]}`" if shown else "")
+        source = f" [{p.source}]" if p.source else ""
+        out.append(f"- {where}: {p.message.strip()}{source}")
+    return "\n".join(out) + "\n\n"
+
+
+def _details(problems: Sequence[Problem], max_lines: int) -> str:
+    texts = [p.details.strip() for p in problems if p.details.strip()]
+    if not texts or max_lines <= 0:
+        return ""
+    lines = "\n\n".join(dict.fromkeys(texts)).splitlines()[-max_lines:]
+    return "Failing test output (end):\n```\n" + "\n".join(lines) + "\n```\n\n"
+
+
+Render = Callable[[Sequence[ContextFile], int], str]
+"""The message for the definitions and the number of test-output lines to show."""
+
+
+class _Fitter:
+    """Renders a message with fewer extras until it fits the context."""
+
+    def __init__(self, chat: ChatTemplate, tokenizer: PromptTokenizer, context_len: int) -> None:
+        self.chat = chat
+        self.tokenizer = tokenizer
+        self.context_len = context_len
+
+    def fit(
+        self,
+        render: Render,
+        *,
+        prefill: str,
+        answer_tokens: int,
+        max_tokens: int,
+        definitions: Sequence[ContextFile],
+        detail_lines: int,
+        stop: tuple[str, ...],
+    ) -> EditPrompt:
+        defs = list(definitions)
+        details = detail_lines
+        while True:
+            text = self.chat.render(render(defs, details), prefill)
+            tokens = len(self.tokenizer.encode(text))
+            room = self.context_len - tokens
+            if room >= min(answer_tokens, max_tokens):
+                return EditPrompt(
+                    text=text,
+                    prefill=prefill,
+                    tokens=tokens,
+                    max_tokens=max(1, min(max_tokens, room)),
+                    stop=stop,
+                )
+            if defs:
+                defs.pop()
+            elif details > 0:
+                details = details // 2 if details > 4 else 0
+            else:
+                raise PromptTooLarge(
+                    f"the code is too large for the edit model's context ({tokens} prompt "
+                    f"tokens, {self.context_len} in all); select fewer lines"
+                )
+
+
+def fix_prompt(
+    *,
+    chat: ChatTemplate,
+    tokenizer: PromptTokenizer,
+    context_len: int,
+    max_tokens: int,
+    path: str,
+    language_id: str,
+    document: str,
+    code: str,
+    first_line: int,
+    problems: Sequence[Problem],
+    definitions: Sequence[ContextFile] = (),
+    explain: bool = False,
+    stop: Sequence[str] = (),
+) -> EditPrompt:
+    """The prompt asking for `code` (lines from `first_line` of `document`) with the bug fixed.
+
+    With `explain`, the model first explains the bug in a sentence or two, then gives the code
+    (no prefill); otherwise the answer is prefilled with the opening fence.
+    """
+    tag = fence_tag(language_id)
+    lines = document.splitlines()
+    last_line = first_line + max(0, code.count("\n") - (1 if code.endswith("\n") else 0))
+    reply = (
+        f"First explain the bug in one or two sentences. Then give the corrected code in one "
+        f"```{tag} block"
+        if explain
+        else f"Reply with the corrected code only, in one ```{tag} block"
+    )
+    code_tokens = len(tokenizer.encode(code))
+
+    def render(defs: Sequence[ContextFile], detail_lines: int) -> str:
+        return (
+            f"Fix the bug in this {language_name(language_id)} code from `{path}`.\n\n"
+            + _problems(problems, lines)
+            + _details(problems, detail_lines)
+            + _definitions(defs, tag)
+            + f"Code to fix (lines {first_line + 1}-{last_line + 1} of the file):\n"
+            + _block(code, tag)
+            + f"\n\n{reply}: the whole code above with the bug fixed, keeping its names, "
+            "signatures and indentation, and changing nothing else."
+        )
+
+    prefill = "" if explain else f"```{tag}\n"
+    stops = (*chat.stop, *stop) if explain else (*chat.stop, CLOSING_FENCE, *stop)
+    return _Fitter(chat, tokenizer, context_len).fit(
+        render,
+        prefill=prefill,
+        answer_tokens=code_tokens + MIN_ANSWER_TOKENS,
+        max_tokens=max(max_tokens, code_tokens + MIN_ANSWER_TOKENS),
+        definitions=definitions,
+        detail_lines=DETAIL_LINES,
+        stop=stops,
+    )
+
+
+def tests_prompt(
+    *,
+    chat: ChatTemplate,
+    tokenizer: PromptTokenizer,
+    context_len: int,
+    max_tokens: int,
+    path: str,
+    language_id: str,
+    name: str,
+    code: str,
+    import_hint: str = "",
+    existing: str = "",
+    existing_path: str = "",
+    definitions: Sequence[ContextFile] = (),
+    stop: Sequence[str] = (),
+) -> EditPrompt:
+    """The prompt asking for a test file for `name` (its definition is `code`)."""
+    tag = fence_tag(language_id)
+    framework = TEST_FRAMEWORKS.get(language_id, "the language's usual test framework")
+    importing = ""
+    if import_hint:
+        if language_id == "python":
+            importing = f"Import it with `from {import_hint} import {name}`.\n"
+        else:
+            importing = f"It lives in `{import_hint}`.\n"
+    head = "\n".join(existing.splitlines()[:60])
+    shown_existing = (
+        f"The test file `{existing_path}` already has (add new tests only):\n"
+        + _block(head, tag)
+        + "\n\n"
+        if head.strip()
+        else ""
+    )
+
+    def render(defs: Sequence[ContextFile], detail_lines: int) -> str:
+        return (
+            f"Write unit tests with {framework} for `{name}` from `{path}`.\n"
+            + importing
+            + "\n"
+            + shown_existing
+            + _definitions(defs, tag)
+            + "Code under test:\n"
+            + _block(code, tag)
+            + f"\n\nReply with one ```{tag} block holding a complete test file: imports first, "
+            "then a few focused tests of normal cases, edge cases and errors."
+        )
+
+    prefill = f"```{tag}\n"
+    return _Fitter(chat, tokenizer, context_len).fit(
+        render,
+        prefill=prefill,
+        answer_tokens=128,
+        max_tokens=max_tokens,
+        definitions=definitions,
+        detail_lines=0,
+        stop=(*chat.stop, CLOSING_FENCE, *stop),
+    )
+
+
+__all__ = [
+    "EditPrompt",
+    "Problem",
+    "PromptTooLarge",
+    "fence_tag",
+    "fix_prompt",
+    "language_name",
+    "tests_prompt",
+]

@@ -1,0 +1,188 @@
+"""The fix and test-generation logic around the edit model, with a scripted engine.
+
+The engine here only replays answers a model could give; the real engine path is covered by
+tests/lsp/test_code_actions.py and the `coder-lsp fix` test.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import msgspec
+import pytest
+
+from engine import EngineState, EngineStatus, GenerationChunk, GenerationRequest, RequestRecord
+from engine.profiles import get_profile
+from lsp_server.config import ReviewSettings, Settings
+from lsp_server.engine_host import EngineHost
+from lsp_server.fixes.prompt import Problem
+from lsp_server.fixes.propose import FixError, propose_fix, propose_tests
+
+BUGGY = '''"""Arithmetic."""
+
+
+def mean(values):
+    """The average of `values`."""
+    total = 0
+    for v in values:
+        total += v
+    return total / len(values) + 1
+
+
+def other():
+    return 2
+'''
+FIXED_FUNCTION = '''def mean(values):
+    """The average of `values`."""
+    total = 0
+    for v in values:
+        total += v
+    return total / len(values)
+'''
+
+
+class ScriptedEngine:
+    """Answers every request with the next scripted (text, finish_reason)."""
+
+    def __init__(self, answers: list[tuple[str, str]]) -> None:
+        self.answers = answers
+        self.requests: list[GenerationRequest] = []
+
+    @property
+    def state(self) -> EngineState:
+        return EngineState(EngineStatus.READY, "", "scripted")
+
+    async def start(self) -> None:
+        pass
+
+    async def generate(self, request: GenerationRequest) -> AsyncIterator[GenerationChunk]:
+        self.requests.append(request)
+        text, reason = self.answers.pop(0)
+        yield GenerationChunk(index=0, text=text[: len(text) // 2], token_count=1)
+        yield GenerationChunk(
+            index=0, text=text, token_count=2, finished=True, finish_reason=reason
+        )
+
+    def unfinished_requests(self) -> int:
+        return 0
+
+    def request_log(self) -> list[RequestRecord]:
+        return []
+
+    async def shutdown(self) -> None:
+        pass
+
+
+class WordTokenizer:
+    def encode(self, text: str) -> list[int]:
+        return [len(w) for w in text.split()]
+
+    def single_token_id(self, text: str) -> int | None:
+        return None
+
+
+def host_with(engine: ScriptedEngine, settings: Settings | None = None) -> EngineHost:
+    host = EngineHost(profile=get_profile("tiny-moe"), settings=settings or Settings())
+    host.engine = engine
+    host.tokenizer = WordTokenizer()
+    return host
+
+
+async def fix(host: EngineHost, path: str = "/ws/stats.py", **extra: object) -> object:
+    line = BUGGY.index("return total")
+    return await propose_fix(
+        host,
+        text=BUGGY,
+        language_id="python",
+        path=path,
+        start=line,
+        end=line,
+        problems=[
+            Problem(
+                line=8,
+                message="test_mean failed: assert 3.0 == 2.0",
+                source="coder-lsp tests",
+                details="Traceback (most recent call last):\n  ...\nAssertionError: 3.0 != 2.0",
+            )
+        ],
+        **extra,  # type: ignore[arg-type]
+    )
+
+
+async def test_a_chatty_answer_becomes_a_minimal_edit_of_the_function() -> None:
+    engine = ScriptedEngine([(FIXED_FUNCTION + "```\n\nThe `+ 1` was wrong.", "stop")])
+    proposal = await fix(host_with(engine))
+
+    assert proposal.new_text == BUGGY.replace(" + 1\n", "\n")  # type: ignore[attr-defined]
+    (replacement,) = proposal.replacements  # type: ignore[attr-defined]
+    assert BUGGY[replacement.start : replacement.end] == " + 1" and replacement.text == ""
+    (request,) = engine.requests
+    assert request.prompt.endswith("```python\n"), "the answer is prefilled with a fence"
+    assert "\n```" in request.stop
+    assert "line 9 `return total / len(values) + 1`: test_mean failed" in request.prompt
+    assert "AssertionError: 3.0 != 2.0" in request.prompt
+    assert "def other" not in request.prompt, "only the enclosing function is sent"
+
+
+@pytest.mark.parametrize(
+    ("answer", "reason", "message"),
+    [
+        pytest.param("def mean(values):\n    total = 0\n", "length", "cut at", id="cut-by-length"),
+        pytest.param("def mean(values:\n    return 1\n", "stop", "does not parse", id="broken"),
+        pytest.param("", "stop", "code", id="empty"),
+    ],
+)
+async def test_answers_that_give_no_edit_say_why(answer: str, reason: str, message: str) -> None:
+    with pytest.raises(FixError, match=message):
+        await fix(host_with(ScriptedEngine([(answer, reason)])))
+
+
+async def test_privacy_excluded_files_never_reach_the_model() -> None:
+    engine = ScriptedEngine([(FIXED_FUNCTION, "stop")])
+    with pytest.raises(FixError, match=r"privacy\.exclude"):
+        await fix(host_with(engine), path="/ws/.env")
+    assert engine.requests == []
+
+
+async def test_an_engine_that_is_not_ready_is_a_message() -> None:
+    host = EngineHost(profile=get_profile("tiny-moe"), settings=Settings())
+    with pytest.raises(FixError, match="no edit model: the engine is starting"):
+        await fix(host)
+
+
+async def test_explain_and_fix_returns_the_explanation() -> None:
+    answer = "The mean adds one too many.\n\n```python\n" + FIXED_FUNCTION + "```\n"
+    engine = ScriptedEngine([(answer, "stop")])
+    proposal = await fix(host_with(engine), explain=True, selection=False)
+    assert proposal.explanation == "The mean adds one too many."  # type: ignore[attr-defined]
+    assert not engine.requests[0].prompt.endswith("```python\n")
+
+
+async def test_generated_tests_go_to_the_projects_test_file(tmp_path: Path) -> None:
+    (tmp_path / "tests").mkdir()
+    source = tmp_path / "stats.py"
+    source.write_text(BUGGY)
+    generated = "from stats import mean\n\n\ndef test_mean():\n    assert mean([1, 3]) == 2\n"
+    engine = ScriptedEngine([(generated + "```", "stop")])
+    settings = msgspec.structs.replace(Settings(), review=ReviewSettings())
+    host = host_with(engine, settings)
+
+    from lsp_server.workspace.service import WorkspaceService
+
+    workspace = WorkspaceService([tmp_path], settings, tmp_path / ".index")
+    proposal = await propose_tests(
+        host,
+        text=BUGGY,
+        language_id="python",
+        path=str(source),
+        offset=BUGGY.index("total = 0"),
+        read=lambda p: p.read_text() if p.exists() else None,
+        workspace=workspace,
+    )
+
+    assert proposal.target.path == tmp_path / "tests" / "test_stats.py"
+    assert proposal.old_text is None and "def test_mean" in proposal.new_text
+    assert proposal.name == "mean"
+    prompt = engine.requests[0].prompt
+    assert "from stats import mean" in prompt and "def mean(values)" in prompt
