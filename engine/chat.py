@@ -25,6 +25,9 @@ class ChatTemplate(msgspec.Struct, frozen=True):
     """Text after the user's message, up to where the answer starts."""
     stop: tuple[str, ...] = ()
     """Strings that end the assistant's turn."""
+    style: str = "instruct"
+    """"instruct": the model follows a request; "document": a base model, which is shown a
+    document that the wanted answer naturally continues."""
 
     def render(self, message: str, prefill: str = "") -> str:
         """The prompt: the user turn, then the assistant's turn opened with `prefill`."""
@@ -48,13 +51,13 @@ CHAT_TEMPLATES: dict[str, ChatTemplate] = {
             user_end="<end_of_turn>\n<start_of_turn>model\n",
             stop=("<end_of_turn>", "<eos>"),
         ),
-        # Base models without a chat format: a request and a response heading, which base
-        # models continue as a document.
+        # Base models: no turns, the prompt is a document the answer continues.
         ChatTemplate(
             name="plain",
             user_start="",
-            user_end="\n\n### Response\n",
-            stop=("\n### ", "<eos>", "</s>"),
+            user_end="",
+            stop=("<eos>", "</s>", "<|endoftext|>"),
+            style="document",
         ),
     )
 }

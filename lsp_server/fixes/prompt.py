@@ -167,6 +167,11 @@ class _Fitter:
                 )
 
 
+def _answer_budget(max_tokens: int, code_tokens: int) -> int:
+    """Tokens a rewrite of `code_tokens` may take: room to grow, but not to ramble on."""
+    return min(max_tokens, 2 * code_tokens + 2 * MIN_ANSWER_TOKENS)
+
+
 def fix_prompt(
     *,
     chat: ChatTemplate,
@@ -182,26 +187,31 @@ def fix_prompt(
     definitions: Sequence[ContextFile] = (),
     explain: bool = False,
     stop: Sequence[str] = (),
+    kind: str = "lines",
 ) -> EditPrompt:
     """The prompt asking for `code` (lines from `first_line` of `document`) with the bug fixed.
 
-    With `explain`, the model first explains the bug in a sentence or two, then gives the code
-    (no prefill); otherwise the answer is prefilled with the opening fence.
+    Instruction models get a request; base models (`chat.style == "document"`) a document
+    that a corrected version naturally continues. With `explain`, an instruction model first
+    explains the bug, then gives the code (no prefill); otherwise the answer is prefilled with
+    the opening fence.
     """
     tag = fence_tag(language_id)
     lines = document.splitlines()
     last_line = first_line + max(0, code.count("\n") - (1 if code.endswith("\n") else 0))
-    reply = (
-        f"First explain the bug in one or two sentences. Then give the corrected code in one "
-        f"```{tag} block"
-        if explain
-        else f"Reply with the corrected code only, in one ```{tag} block"
-    )
+    language = language_name(language_id)
+    explain = explain and chat.style == "instruct"
     code_tokens = len(tokenizer.encode(code))
 
-    def render(defs: Sequence[ContextFile], detail_lines: int) -> str:
+    def instruct(defs: Sequence[ContextFile], detail_lines: int) -> str:
+        reply = (
+            "First explain the bug in one or two sentences. Then give the corrected code in "
+            f"one ```{tag} block"
+            if explain
+            else f"Reply with the corrected code only, in one ```{tag} block"
+        )
         return (
-            f"Fix the bug in this {language_name(language_id)} code from `{path}`.\n\n"
+            f"Fix the bug in this {language} code from `{path}`.\n\n"
             + _problems(problems, lines)
             + _details(problems, detail_lines)
             + _definitions(defs, tag)
@@ -211,13 +221,29 @@ def fix_prompt(
             "signatures and indentation, and changing nothing else."
         )
 
+    what = "function" if kind == "function" else "class" if kind == "class" else "code"
+
+    def document_style(defs: Sequence[ContextFile], detail_lines: int) -> str:
+        errors = "".join(f"Error: {p.message.strip()}\n" for p in problems)
+        return (
+            _definitions(defs, tag)
+            + f"Here is a buggy {language} {what} from `{path}`"
+            + (" and the error its test reports" if problems else "")
+            + ".\n\n"
+            + _block(code, tag)
+            + "\n\n"
+            + (errors + "\n" if errors else "")
+            + _details(problems, detail_lines)
+            + f"Here is the corrected {what}:\n\n"
+        )
+
     prefill = "" if explain else f"```{tag}\n"
     stops = (*chat.stop, *stop) if explain else (*chat.stop, CLOSING_FENCE, *stop)
     return _Fitter(chat, tokenizer, context_len).fit(
-        render,
+        instruct if chat.style == "instruct" else document_style,
         prefill=prefill,
         answer_tokens=code_tokens + MIN_ANSWER_TOKENS,
-        max_tokens=max(max_tokens, code_tokens + MIN_ANSWER_TOKENS),
+        max_tokens=_answer_budget(max_tokens, code_tokens),
         definitions=definitions,
         detail_lines=DETAIL_LINES,
         stop=stops,
@@ -240,40 +266,46 @@ def tests_prompt(
     definitions: Sequence[ContextFile] = (),
     stop: Sequence[str] = (),
 ) -> EditPrompt:
-    """The prompt asking for a test file for `name` (its definition is `code`)."""
+    """The prompt asking for a test file for `name` (its definition is `code`); in Python the
+    answer is prefilled with the import of `name` from `import_hint`."""
     tag = fence_tag(language_id)
+    language = language_name(language_id)
     framework = TEST_FRAMEWORKS.get(language_id, "the language's usual test framework")
-    importing = ""
-    if import_hint:
-        if language_id == "python":
-            importing = f"Import it with `from {import_hint} import {name}`.\n"
-        else:
-            importing = f"It lives in `{import_hint}`.\n"
     head = "\n".join(existing.splitlines()[:60])
     shown_existing = (
-        f"The test file `{existing_path}` already has (add new tests only):\n"
-        + _block(head, tag)
-        + "\n\n"
+        f"The test file `{existing_path}` already has:\n" + _block(head, tag) + "\n\n"
         if head.strip()
         else ""
     )
+    where = f"It lives in `{import_hint}`.\n\n" if import_hint and language_id != "python" else ""
 
-    def render(defs: Sequence[ContextFile], detail_lines: int) -> str:
+    def instruct(defs: Sequence[ContextFile], detail_lines: int) -> str:
         return (
-            f"Write unit tests with {framework} for `{name}` from `{path}`.\n"
-            + importing
-            + "\n"
+            f"Write unit tests with {framework} for `{name}` from `{path}`.\n\n"
+            + where
             + shown_existing
             + _definitions(defs, tag)
             + "Code under test:\n"
             + _block(code, tag)
             + f"\n\nReply with one ```{tag} block holding a complete test file: imports first, "
-            "then a few focused tests of normal cases, edge cases and errors."
+            "then a few focused tests of normal cases, edge cases and errors"
+            + (" (new tests only)." if shown_existing else ".")
+        )
+
+    def document_style(defs: Sequence[ContextFile], detail_lines: int) -> str:
+        return (
+            _definitions(defs, tag)
+            + f"Here is `{name}`, {language} code from `{path}`.\n\n"
+            + where
+            + _block(code, tag)
+            + f"\n\n{shown_existing}Here are its unit tests, written with {framework}:\n\n"
         )
 
     prefill = f"```{tag}\n"
+    if language_id == "python" and import_hint:
+        prefill += f"from {import_hint} import {name}\n"
     return _Fitter(chat, tokenizer, context_len).fit(
-        render,
+        instruct if chat.style == "instruct" else document_style,
         prefill=prefill,
         answer_tokens=128,
         max_tokens=max_tokens,

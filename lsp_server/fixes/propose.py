@@ -191,6 +191,7 @@ async def propose_fix(
             definitions=context.files(),
             explain=explain,
             stop=settings.fixes.stop,
+            kind=region.kind,
         )
     except PromptTooLarge as exc:
         raise FixError(str(exc)) from None

@@ -90,3 +90,44 @@ def test_complete_rejects_a_position_outside_the_file(tmp_path: Path) -> None:
     proc = run("complete", f"{src}:9:1", "--profile", "tiny-moe")
     assert proc.returncode == 2
     assert "line 9 is outside the file" in proc.stderr
+
+
+def test_fix_prints_a_diff_that_applies(tmp_path: Path) -> None:
+    """tiny-moe as the edit model: its text is random, so this workspace ends answers early
+    with extra stop sequences, and the file is plain text (no parser to refuse it)."""
+    (tmp_path / "coder-lsp.toml").write_text('[fixes]\nstop = ["e", "a", "o", "i"]\n')
+    notes = tmp_path / "notes.txt"
+    notes.write_text("Shopping list\nmilk\negss\n\nNotes\ncall mom\n")
+    proc = subprocess.run(
+        [*CLI, "fix", "notes.txt:3", "--profile", "tiny-moe", "--message", "unknown word"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.startswith("--- a/notes.txt\n+++ b/notes.txt\n@@ ")
+    applied = subprocess.run(
+        ["git", "apply", "-v", "-"], input=proc.stdout, capture_output=True, text=True, cwd=tmp_path
+    )
+    assert applied.returncode == 0, applied.stderr
+    assert notes.read_text().endswith("\n\nNotes\ncall mom\n"), "only the paragraph changes"
+
+
+def test_fix_explains_why_there_is_no_fix(tmp_path: Path) -> None:
+    src = tmp_path / "calc.py"
+    src.write_text("def add(a, b):\n    return a - b\n")
+    proc = run("fix", f"{src}:2", "--profile", "tiny-moe", "--workspace", str(tmp_path))
+    # tiny-moe never closes its code block: the answer is cut at the token limit.
+    assert proc.returncode == 1
+    assert "coder-lsp fix: no fix: the model's answer was cut at" in proc.stderr
+    assert proc.stdout == ""
+    assert src.read_text() == "def add(a, b):\n    return a - b\n", "the file is never written"
+
+
+def test_fix_rejects_a_line_outside_the_file(tmp_path: Path) -> None:
+    src = tmp_path / "a.py"
+    src.write_text("x = 1\n")
+    proc = run("fix", f"{src}:7", "--profile", "tiny-moe")
+    assert proc.returncode == 2
+    assert "line 7 is outside" in proc.stderr

@@ -82,8 +82,12 @@ class WordTokenizer:
         return None
 
 
-def host_with(engine: ScriptedEngine, settings: Settings | None = None) -> EngineHost:
-    host = EngineHost(profile=get_profile("tiny-moe"), settings=settings or Settings())
+def host_with(
+    engine: ScriptedEngine, settings: Settings | None = None, chat: str = "plain"
+) -> EngineHost:
+    """A ready host on `engine`, prompting in `chat`'s format (plain: a base model)."""
+    profile = msgspec.structs.replace(get_profile("tiny-moe"), chat=chat)
+    host = EngineHost(profile=profile, settings=settings or Settings())
     host.engine = engine
     host.tokenizer = WordTokenizer()
     return host
@@ -154,9 +158,12 @@ async def test_an_engine_that_is_not_ready_is_a_message() -> None:
 async def test_explain_and_fix_returns_the_explanation() -> None:
     answer = "The mean adds one too many.\n\n```python\n" + FIXED_FUNCTION + "```\n"
     engine = ScriptedEngine([(answer, "stop")])
-    proposal = await fix(host_with(engine), explain=True, selection=False)
+    host = host_with(engine, chat="deepseek")  # an instruction model
+    proposal = await fix(host, explain=True, selection=False)
     assert proposal.explanation == "The mean adds one too many."  # type: ignore[attr-defined]
-    assert not engine.requests[0].prompt.endswith("```python\n")
+    prompt = engine.requests[0].prompt
+    assert prompt.startswith("<\uff5cbegin\u2581of\u2581sentence\uff5c>User: Fix the bug")
+    assert prompt.endswith("\n\nAssistant: "), "explanations come before the code: no prefill"
 
 
 async def test_generated_tests_go_to_the_projects_test_file(tmp_path: Path) -> None:
