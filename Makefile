@@ -40,6 +40,7 @@ bench: $(STAMP)
 	$(PY) bench/retrieval.py --write-readme
 	$(PY) bench/quality.py
 	$(PY) bench/typing_replay.py
+	$(PY) bench/fixes.py
 
 clean:
 	rm -rf $(VENV) .cache .mypy_cache .ruff_cache .pytest_cache

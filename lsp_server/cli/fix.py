@@ -47,6 +47,13 @@ def _problems(path: Path, line: int, root: Path, store: ReportStore, message: st
     return problems
 
 
+def _read(path: Path) -> str | None:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
 def unified_diff(old: str, new: str, name: str) -> str:
     """A `git apply`-able diff of one file."""
     lines = difflib.unified_diff(
@@ -107,6 +114,7 @@ async def run(
             problems=problems,
             explain=explain,
             workspace=service,
+            read=_read,
         )
     except FixError as exc:
         err(f"coder-lsp fix: no fix: {exc}")
@@ -115,6 +123,7 @@ async def run(
         await host.shutdown()
     if proposal.explanation:
         err(proposal.explanation)
-    shown = os.path.relpath(resolved, root) if resolved.is_relative_to(root) else str(path)
-    sys.stdout.write(unified_diff(text, proposal.new_text, shown))
+    changed = Path(proposal.path)
+    shown = os.path.relpath(changed, root) if changed.is_relative_to(root) else str(changed)
+    sys.stdout.write(unified_diff(proposal.old_text, proposal.new_text, shown))
     return 0

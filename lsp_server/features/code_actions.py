@@ -189,7 +189,6 @@ async def resolve_action(ls: CoderLanguageServer, action: types.CodeAction) -> t
         return action
     path = path_of(uri)
     kind = str(data["action"])
-    review = path is not None and match_function(ls.settings.review.required, _root(ls))(str(path))
     support = EditSupport(ls.client_capabilities)
     started = time.perf_counter()
     request_id = f"fix-{uuid.uuid4().hex[:12]}"
@@ -213,14 +212,18 @@ async def resolve_action(ls: CoderLanguageServer, action: types.CodeAction) -> t
                 workspace=ls.workspace_service,
                 tree=_tree(ls, uri, text),
                 request_id=request_id,
+                read=lambda p: _read(ls, p),
             )
+            same = path is not None and proposal.path == str(path)
+            target_uri = uri if same else from_fs_path(proposal.path) or ""
+            opened = ls.workspace.text_documents.get(target_uri)
             action.edit = document_edit(
-                uri,
-                doc.version,
-                text,
+                target_uri,
+                opened.version if opened is not None else None,
+                proposal.old_text,
                 proposal.replacements,
                 support=support,
-                review=review,
+                review=_review(ls, proposal.path),
                 label=action.title,
                 description=proposal.explanation,
             )
@@ -256,29 +259,19 @@ async def _tests_edit(
 ) -> types.WorkspaceEdit:
     if ls.host is None:
         raise FixError("the engine is not running")
-
-    def read(target: Path) -> str | None:
-        opened = ls.workspace.text_documents.get(from_fs_path(str(target)) or target.as_uri())
-        if opened is not None:
-            return str(opened.source)
-        try:
-            return target.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError):
-            return None
-
     proposal = await propose_tests(
         ls.host,
         text=text,
         language_id=language_id,
         path=str(path) if path else "",
         offset=offset,
-        read=read,
+        read=lambda p: _read(ls, p),
         workspace=ls.workspace_service,
         tree=_tree(ls, uri, text),
         request_id=request_id,
     )
     target = proposal.target
-    review = match_function(ls.settings.review.required, _root(ls))(str(target.path))
+    review = _review(ls, str(target.path))
     label = f"Unit tests for {proposal.name}"
     if proposal.old_text is None:
         if not (support.document_changes and support.create):
@@ -299,6 +292,22 @@ async def _tests_edit(
         review=review,
         label=label,
     )
+
+
+def _read(ls: CoderLanguageServer, path: Path) -> str | None:
+    """A file's text as the user sees it: the editor's copy when open, else the disk's."""
+    opened = ls.workspace.text_documents.get(from_fs_path(str(path)) or path.as_uri())
+    if opened is not None:
+        return str(opened.source)
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def _review(ls: CoderLanguageServer, path: str) -> bool:
+    """Whether edits of `path` need the user's confirmation (`review.required`)."""
+    return match_function(ls.settings.review.required, _root(ls))(path)
 
 
 def _failed(

@@ -14,14 +14,12 @@ from pathlib import Path
 from lsprotocol import types
 from pygls.uris import from_fs_path
 
-from lsp_server.fixes.reports import FailingTest, ReportStore
+from lsp_server.fixes.reports import TESTS_SOURCE, FailingTest, ReportStore
 from lsp_server.positions import utf16_len
 from lsp_server.server import CoderLanguageServer
 from lsp_server.workspace.watcher import Watcher
 
 log = logging.getLogger(__name__)
-
-SOURCE = "coder-lsp tests"
 
 
 def _line_range(text: str | None, line: int) -> types.Range:
@@ -45,7 +43,7 @@ def _diagnostic(problem: FailingTest, text: str | None) -> types.Diagnostic:
         range=_line_range(text, problem.line),
         message=f"{name} failed: {problem.message}",
         severity=types.DiagnosticSeverity.Error,
-        source=SOURCE,
+        source=TESTS_SOURCE,
         code=problem.test,
         data={"test": problem.test, "details": problem.details, "report": problem.report},
     )

@@ -69,6 +69,15 @@ class Problem(msgspec.Struct, frozen=True):
     """A failing test's traceback or output."""
 
 
+class FailingTestCode(msgspec.Struct, frozen=True):
+    """The test whose failure the fix is for, when the code to fix is what it calls."""
+
+    path: str
+    code: str
+    lines: tuple[str, ...]
+    """The test file's lines (the problems' line numbers refer to it)."""
+
+
 class EditPrompt(msgspec.Struct, frozen=True):
     """A rendered instruction prompt and how to sample its answer."""
 
@@ -99,10 +108,10 @@ def _definitions(files: Sequence[ContextFile], tag: str) -> str:
     return f"Definitions this code uses, for reference (do not repeat them):\n{blocks}\n\n"
 
 
-def _problems(problems: Sequence[Problem], lines: Sequence[str]) -> str:
+def _problems(problems: Sequence[Problem], lines: Sequence[str], where: str = "") -> str:
     if not problems:
         return "No problem was reported; find the bug from what the code is meant to do.\n\n"
-    out = ["Problems reported:"]
+    out = [f"Problems reported{where}:"]
     for p in problems:
         shown = lines[p.line].strip() if 0 <= p.line < len(lines) else ""
         where = f"line {p.line + 1}" + (f" `{shown[:120]}`" if shown else "")
@@ -188,16 +197,22 @@ def fix_prompt(
     explain: bool = False,
     stop: Sequence[str] = (),
     kind: str = "lines",
+    test: FailingTestCode | None = None,
 ) -> EditPrompt:
     """The prompt asking for `code` (lines from `first_line` of `document`) with the bug fixed.
 
     Instruction models get a request; base models (`chat.style == "document"`) a document
     that a corrected version naturally continues. With `explain`, an instruction model first
     explains the bug, then gives the code (no prefill); otherwise the answer is prefilled with
-    the opening fence.
+    the opening fence. With `test`, the problems are that test's failures and `code` is what it
+    calls.
     """
     tag = fence_tag(language_id)
-    lines = document.splitlines()
+    lines = test.lines if test is not None else tuple(document.splitlines())
+    in_test = f" in the test `{test.path}`" if test is not None else ""
+    test_block = (
+        f"The failing test, from `{test.path}`:\n{_block(test.code, tag)}\n\n" if test else ""
+    )
     last_line = first_line + max(0, code.count("\n") - (1 if code.endswith("\n") else 0))
     language = language_name(language_id)
     explain = explain and chat.style == "instruct"
@@ -212,8 +227,9 @@ def fix_prompt(
         )
         return (
             f"Fix the bug in this {language} code from `{path}`.\n\n"
-            + _problems(problems, lines)
+            + _problems(problems, lines, in_test)
             + _details(problems, detail_lines)
+            + test_block
             + _definitions(defs, tag)
             + f"Code to fix (lines {first_line + 1}-{last_line + 1} of the file):\n"
             + _block(code, tag)
@@ -225,6 +241,19 @@ def fix_prompt(
 
     def document_style(defs: Sequence[ContextFile], detail_lines: int) -> str:
         errors = "".join(f"Error: {p.message.strip()}\n" for p in problems)
+        if test is not None:
+            return (
+                _definitions(defs, tag)
+                + f"Here is a {language} test from `{test.path}` that fails.\n\n"
+                + _block(test.code, tag)
+                + "\n\n"
+                + errors
+                + "\n"
+                + _details(problems, detail_lines)
+                + f"Here is the buggy {what} it calls, from `{path}`.\n\n"
+                + _block(code, tag)
+                + f"\n\nHere is the corrected {what}:\n\n"
+            )
         return (
             _definitions(defs, tag)
             + f"Here is a buggy {language} {what} from `{path}`"
@@ -317,6 +346,7 @@ def tests_prompt(
 
 __all__ = [
     "EditPrompt",
+    "FailingTestCode",
     "Problem",
     "PromptTooLarge",
     "fence_tag",

@@ -27,13 +27,17 @@ from lsp_server.fixes.answer import AnswerError, extract_code
 from lsp_server.fixes.edits import EditError, Replacement, replace_region
 from lsp_server.fixes.prompt import (
     EditPrompt,
+    FailingTestCode,
     Problem,
     PromptTooLarge,
     fix_prompt,
     tests_prompt,
 )
 from lsp_server.fixes.region import Region, enclosing_definition, fix_region
+from lsp_server.fixes.reports import TESTS_SOURCE
 from lsp_server.fixes.test_files import TestTarget, import_hint, merge_tests, test_file_for
+from lsp_server.fixes.under_test import code_under_test
+from lsp_server.languages import language_id as language_of
 from lsp_server.privacy import allow_function
 from lsp_server.workspace.service import WorkspaceService
 
@@ -59,8 +63,9 @@ class Answer(msgspec.Struct, frozen=True):
 
 
 class Proposal(msgspec.Struct, frozen=True):
-    """A fix: the document before and after, and the minimal replacements between them."""
+    """A fix: the file it changes, before and after, and the minimal replacements between."""
 
+    path: str
     old_text: str
     new_text: str
     replacements: list[Replacement]
@@ -131,6 +136,54 @@ def _explanation(answer: str) -> str:
     return answer.split("```", 1)[0].strip()
 
 
+def _line_start(text: str, line: int) -> int:
+    """Offset of the start of 0-based `line` (the end of the text past the last line)."""
+    offset = 0
+    for _ in range(line):
+        nl = text.find("\n", offset)
+        if nl < 0:
+            return len(text)
+        offset = nl + 1
+    return offset
+
+
+class _Target(msgspec.Struct, frozen=True):
+    """The file a fix rewrites, when it is not the document the problem was found in."""
+
+    path: str
+    text: str
+    language_id: str
+    offset: int
+
+
+def _retarget(
+    workspace: WorkspaceService | None,
+    read: ReadText | None,
+    *,
+    path: str,
+    text: str,
+    language_id: str,
+    problems: Sequence[Problem],
+    allow: Callable[[str], bool],
+) -> _Target | None:
+    """For a test failing on its own line: the function it calls there, when the index knows
+    it and it may be read and sent."""
+    failing = [p for p in problems if p.source == TESTS_SOURCE]
+    if workspace is None or read is None or not path or not failing:
+        return None
+    lines = text.splitlines()
+    line = lines[failing[0].line] if 0 <= failing[0].line < len(lines) else ""
+    root = str(workspace.roots[0]) if workspace.roots else None
+    symbol = code_under_test(workspace.index, path, line, language_id, root)
+    if symbol is None or not allow(symbol.path):
+        return None
+    other = read(Path(symbol.path))
+    if other is None:
+        return None
+    offset = _line_start(other, symbol.name_line)
+    return _Target(symbol.path, other, language_of(symbol.path), offset)
+
+
 async def propose_fix(
     host: EngineHost,
     *,
@@ -145,11 +198,40 @@ async def propose_fix(
     workspace: WorkspaceService | None = None,
     tree: tree_sitter.Tree | None = None,
     request_id: str = "",
+    read: ReadText | None = None,
 ) -> Proposal:
-    """Ask the edit model to fix the code around [start, end] of `text`; FixError says why not."""
+    """Ask the edit model to fix the code around [start, end] of `text`; FixError says why not.
+
+    When the problem is a test failing on its own assertion and `read` is given, the fix is
+    for the function the test calls there (found in the workspace index), with the test as
+    context; `Proposal.path` then names that file.
+    """
     settings = host.settings
     root = _root(workspace)
+    shown_root = str(root) if root else None
     allow = _check_allowed(settings, path, root)
+    test: FailingTestCode | None = None
+    target = (
+        None
+        if selection
+        else _retarget(
+            workspace,
+            read,
+            path=path,
+            text=text,
+            language_id=language_id,
+            problems=problems,
+            allow=allow,
+        )
+    )
+    if target is not None:
+        test_region = fix_region(text, language_id, start, end, tree=tree)
+        test = FailingTestCode(
+            display_path(path, shown_root), test_region.text(text), tuple(text.splitlines())
+        )
+        path, text, language_id = target.path, target.text, target.language_id
+        start = end = target.offset
+        tree = None
     region = fix_region(
         text,
         language_id,
@@ -172,7 +254,7 @@ async def propose_fix(
         recent=None,
         tokenizer=tokenizer,
         budget_tokens=settings.fixes.context_tokens,
-        root=str(root) if root else None,
+        root=shown_root,
         visible=(region.end - region.start, 0),
         allow=allow,
     )
@@ -182,7 +264,7 @@ async def propose_fix(
             tokenizer=tokenizer,
             context_len=host.max_model_len,
             max_tokens=settings.fixes.max_tokens,
-            path=display_path(path, str(root) if root else None) if path else "untitled",
+            path=display_path(path, shown_root) if path else "untitled",
             language_id=language_id,
             document=text,
             code=code,
@@ -192,6 +274,7 @@ async def propose_fix(
             explain=explain,
             stop=settings.fixes.stop,
             kind=region.kind,
+            test=test,
         )
     except PromptTooLarge as exc:
         raise FixError(str(exc)) from None
@@ -210,6 +293,7 @@ async def propose_fix(
     except EditError as exc:
         raise FixError(str(exc)) from None
     return Proposal(
+        path=path,
         old_text=text,
         new_text=new_text,
         replacements=replacements,

@@ -28,6 +28,8 @@ from lsp_server.fixes.failures import (
 
 log = logging.getLogger(__name__)
 
+TESTS_SOURCE = "coder-lsp tests"
+"""The `source` of diagnostics made from test reports."""
 MAX_REPORT_BYTES = 32 * 1024 * 1024
 SKIP_DIRS = frozenset(
     {".git", "node_modules", ".venv", "venv", "__pycache__", ".mypy_cache", ".ruff_cache", ".tox"}
@@ -171,4 +173,4 @@ class ReportStore:
             return {p.path for ps in self._by_report.values() for p in ps}
 
 
-__all__ = ["FailingTest", "ReportStore"]
+__all__ = ["TESTS_SOURCE", "FailingTest", "ReportStore"]

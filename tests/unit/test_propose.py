@@ -18,6 +18,7 @@ from lsp_server.config import ReviewSettings, Settings
 from lsp_server.engine_host import EngineHost
 from lsp_server.fixes.prompt import Problem
 from lsp_server.fixes.propose import FixError, propose_fix, propose_tests
+from lsp_server.workspace.service import WorkspaceService
 
 BUGGY = '''"""Arithmetic."""
 
@@ -124,9 +125,53 @@ async def test_a_chatty_answer_becomes_a_minimal_edit_of_the_function() -> None:
     (request,) = engine.requests
     assert request.prompt.endswith("```python\n"), "the answer is prefilled with a fence"
     assert "\n```" in request.stop
-    assert "line 9 `return total / len(values) + 1`: test_mean failed" in request.prompt
+    assert "Error: test_mean failed: assert 3.0 == 2.0\n" in request.prompt
     assert "AssertionError: 3.0 != 2.0" in request.prompt
+    assert request.prompt.endswith("Here is the corrected function:\n\n```python\n")
     assert "def other" not in request.prompt, "only the enclosing function is sent"
+
+
+async def test_instruction_models_are_asked_with_the_problem_line_quoted() -> None:
+    engine = ScriptedEngine([(FIXED_FUNCTION, "stop")])
+    await fix(host_with(engine, chat="deepseek"))
+    prompt = engine.requests[0].prompt
+    assert "- line 9 `return total / len(values) + 1`: test_mean failed" in prompt
+    assert prompt.endswith("\n\nAssistant: ```python\n")
+
+
+def workspace_with(root: Path, files: dict[str, str]) -> WorkspaceService:
+    for name, text in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text)
+    service = WorkspaceService([root], Settings(), root / ".index")
+    service.index.build()
+    return service
+
+
+async def test_a_failing_assertion_is_fixed_in_the_function_it_calls(tmp_path: Path) -> None:
+    test = "from stats import mean\n\n\ndef test_mean():\n    assert mean([1, 3]) == 2\n"
+    workspace = workspace_with(tmp_path, {"stats.py": BUGGY, "tests/test_stats.py": test})
+    engine = ScriptedEngine([(FIXED_FUNCTION, "stop")])
+    line = test.index("assert")
+
+    proposal = await propose_fix(
+        host_with(engine),
+        text=test,
+        language_id="python",
+        path=str(tmp_path / "tests" / "test_stats.py"),
+        start=line,
+        end=line,
+        problems=[Problem(line=4, message="assert 3.0 == 2", source="coder-lsp tests")],
+        workspace=workspace,
+        read=lambda p: p.read_text(),
+    )
+
+    assert proposal.path == str(tmp_path / "stats.py")
+    assert proposal.old_text == BUGGY and proposal.new_text == BUGGY.replace(" + 1\n", "\n")
+    prompt = engine.requests[0].prompt
+    assert "test from `tests/test_stats.py` that fails" in prompt
+    assert "    assert mean([1, 3]) == 2" in prompt
+    assert "Here is the buggy function it calls, from `stats.py`" in prompt
 
 
 @pytest.mark.parametrize(
@@ -174,8 +219,6 @@ async def test_generated_tests_go_to_the_projects_test_file(tmp_path: Path) -> N
     engine = ScriptedEngine([(generated + "```", "stop")])
     settings = msgspec.structs.replace(Settings(), review=ReviewSettings())
     host = host_with(engine, settings)
-
-    from lsp_server.workspace.service import WorkspaceService
 
     workspace = WorkspaceService([tmp_path], settings, tmp_path / ".index")
     proposal = await propose_tests(
