@@ -6,12 +6,9 @@ import sys
 from pathlib import Path
 
 from engine import EngineStatus
-from engine.profiles import auto_profile
 from lsp_server.cli.output import err, stderr_progress
-from lsp_server.cli.workspace import indexed_workspace, read_location, settings_for
+from lsp_server.cli.workspace import host_for, indexed_workspace, read_location, settings_for
 from lsp_server.completion.pipeline import complete
-from lsp_server.config import resolve_profile
-from lsp_server.engine_host import EngineHost
 from lsp_server.languages import language_id
 
 
@@ -28,11 +25,8 @@ async def run(
         return 2
     text, offset = location
     root, settings = settings_for(path, workspace, config)
-    name = resolve_profile(profile, settings) or auto_profile()
-    try:
-        host = EngineHost.for_profile(name, settings)
-    except ValueError as exc:
-        err(f"coder-lsp complete: {exc}")
+    host = host_for(profile, settings, "complete")
+    if host is None:
         return 2
     service = indexed_workspace(root, settings, "complete")
     state = await host.start(stderr_progress)

@@ -12,11 +12,8 @@ import sys
 from pathlib import Path
 
 from engine import EngineStatus
-from engine.profiles import auto_profile
 from lsp_server.cli.output import err, stderr_progress
-from lsp_server.cli.workspace import indexed_workspace, settings_for
-from lsp_server.config import resolve_profile
-from lsp_server.engine_host import EngineHost
+from lsp_server.cli.workspace import host_for, indexed_workspace, settings_for
 from lsp_server.fixes.prompt import Problem
 from lsp_server.fixes.propose import FixError, propose_fix
 from lsp_server.fixes.reports import ReportStore
@@ -88,11 +85,8 @@ async def run(
         err(f"coder-lsp fix: line {line} is outside {path} ({text.count(chr(10)) + 1} lines)")
         return 2
     root, settings = settings_for(path, workspace, config)
-    name = resolve_profile(profile, settings) or auto_profile()
-    try:
-        host = EngineHost.for_profile(name, settings)
-    except ValueError as exc:
-        err(f"coder-lsp fix: {exc}")
+    host = host_for(profile, settings, "fix")
+    if host is None:
         return 2
     resolved = path.resolve()
     store = ReportStore([root], settings.tests, settings.workspace.exclude)

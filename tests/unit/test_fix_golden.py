@@ -17,6 +17,7 @@ from lsprotocol import types
 from lsp_server.fixes.answer import AnswerError, extract_code
 from lsp_server.fixes.edits import EditError, replace_region, to_text_edits
 from lsp_server.positions import offset_at
+from tests.unit.golden import read_case
 
 GOLDEN = Path(__file__).resolve().parent.parent / "golden" / "fixes"
 SECTIONS = ("document", "answer", "expected", "edits", "error")
@@ -60,24 +61,8 @@ class Case:
 
 
 def parse(path: Path) -> Case:
-    """Header ``key: value`` lines (a repeated key continues the value), then ``--- name``
-    sections; a section's value is its lines joined by newlines (the newline ending its last
-    line is not part of it)."""
-    header: dict[str, str] = {}
-    sections: dict[str, list[str]] = {}
-    current: list[str] | None = None
-    for line in path.read_text(encoding="utf-8").split("\n"):
-        if line.startswith("--- ") and line[4:] in SECTIONS:
-            current = sections.setdefault(line[4:], [])
-        elif current is not None:
-            current.append(line)
-        elif line.strip():
-            key, _, value = line.partition(":")
-            key, value = key.strip(), value.strip()
-            header[key] = f"{header[key]} {value}" if key in header else value
-    if current is not None and current and current[-1] == "":
-        current.pop()  # the file's final newline ends the last section's last line
-    return Case(path, header, {name: "\n".join(lines) for name, lines in sections.items()})
+    header, sections = read_case(path, SECTIONS)
+    return Case(path, header, sections)
 
 
 def format_edit(edit: types.TextEdit) -> str:
