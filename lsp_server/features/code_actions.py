@@ -16,6 +16,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import tree_sitter
 from lsprotocol import types
 from pygls.exceptions import JsonRpcContentModified, JsonRpcInvalidParams
 from pygls.uris import from_fs_path
@@ -121,7 +122,8 @@ def _range_of(value: Any) -> types.Range:
     )
 
 
-def _tree(ls: CoderLanguageServer, uri: str, text: str) -> Any:
+def _tree(ls: CoderLanguageServer, uri: str, text: str) -> tree_sitter.Tree | None:
+    """The document's live parse tree, when it is the tree of exactly `text`."""
     trees = ls.workspace_service.trees if ls.workspace_service else None
     return trees.tree(uri) if trees is not None and trees.text(uri) == text else None
 

@@ -14,7 +14,7 @@ import pytest
 
 from engine import EngineState, EngineStatus, GenerationChunk, GenerationRequest, RequestRecord
 from engine.profiles import get_profile
-from lsp_server.config import ReviewSettings, Settings
+from lsp_server.config import EngineSettings, ReviewSettings, Settings
 from lsp_server.engine_host import EngineHost
 from lsp_server.fixes.prompt import Problem
 from lsp_server.fixes.propose import FixError, propose_fix, propose_tests
@@ -236,3 +236,26 @@ async def test_generated_tests_go_to_the_projects_test_file(tmp_path: Path) -> N
     assert proposal.name == "mean"
     prompt = engine.requests[0].prompt
     assert "from stats import mean" in prompt and "def mean(values)" in prompt
+
+
+async def test_a_separate_edit_model_starts_on_the_first_fix(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    settings = Settings(engine=EngineSettings(edit_model="instruct-model"))
+    host = host_with(ScriptedEngine([]), settings)
+    editor = ScriptedEngine([(FIXED_FUNCTION, "stop"), (FIXED_FUNCTION, "stop")])
+    built: list[str | None] = []
+
+    def build(progress: object, model: str | None = None) -> ScriptedEngine:
+        built.append(model)
+        return editor
+
+    monkeypatch.setattr(host, "build_engine", build)
+    monkeypatch.setattr(
+        "lsp_server.engine_host.HFTokenizer.from_model", lambda path: WordTokenizer()
+    )
+    assert not host.shares_edit_engine
+    await fix(host)
+    await fix(host)
+    assert built == ["instruct-model"], "started once, on the first fix"
+    assert len(editor.requests) == 2 and host.engine.requests == []  # type: ignore[union-attr]
