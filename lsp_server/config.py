@@ -89,6 +89,24 @@ class EngineSettings(
     api_key_env: Annotated[
         str, _doc("Name of the environment variable holding the API key (never the key).")
     ] = "CODER_LSP_API_KEY"
+    ca_bundle: Annotated[
+        str | None, _doc("Remote backend: a CA bundle (PEM) to trust for https endpoints.")
+    ] = None
+    connect_timeout_s: Annotated[
+        float, msgspec.Meta(gt=0, description="Remote backend: seconds to connect.")
+    ] = 5.0
+    first_token_timeout_s: Annotated[
+        float,
+        msgspec.Meta(gt=0, description="Remote backend: seconds to wait for the first token."),
+    ] = 60.0
+    tokenizer: Annotated[
+        str | None,
+        _doc(
+            "Remote backend: a local directory or hub id with the model's tokenizer files, "
+            "for prompt budgeting; default: the server's model directory when it is on this "
+            "machine, else the profile's model."
+        ),
+    ] = None
     max_model_len: Annotated[
         PositiveInt | None, _doc("Context length of the engine; null = the profile's.")
     ] = None

@@ -53,6 +53,8 @@ class EngineHost:
     """A second engine, only when the edit model is not the completion model."""
     edit_tokenizer: PromptTokenizer | None = None
     _edit_lock: asyncio.Lock = field(default_factory=asyncio.Lock, init=False, repr=False)
+    on_state: Callable[[EngineState], None] | None = None
+    """Told when a running engine's state changes (remote endpoints going down or up)."""
 
     @classmethod
     def for_profile(cls, name: str, settings: Settings) -> EngineHost:
@@ -69,7 +71,13 @@ class EngineHost:
     @property
     def shares_edit_engine(self) -> bool:
         """Whether fixes run on the completion engine (one model for both roles)."""
+        if self.settings.engine.edit_model is None and self.remote:
+            return self.profile.edit_model == self.profile.completion_model
         return self.edit_model == self.model
+
+    @property
+    def remote(self) -> bool:
+        return self.settings.engine.backend == "remote"
 
     @property
     def max_model_len(self) -> int:
@@ -91,12 +99,21 @@ class EngineHost:
         return self.state.status is EngineStatus.READY and self.tokenizer is not None
 
     def build_engine(self, progress: Progress | None, model: str | None = None) -> Engine:
-        """The engine for the settings' backend (only `embedded` exists so far)."""
-        if self.settings.engine.backend != "embedded":
-            raise ValueError(
-                f"engine.backend {self.settings.engine.backend!r} is not available yet; "
-                "use 'embedded'"
+        """The engine for the settings' backend: embedded vLLM, or `vllm serve` endpoints."""
+        if self.remote:
+            from engine.remote import RemoteEngine, RemoteOptions, api_key_from_env
+
+            user = self.settings.engine
+            options = RemoteOptions(
+                endpoints=tuple(user.endpoints),
+                model=model or user.model,
+                api_key=api_key_from_env(user.api_key_env),
+                api_key_env=user.api_key_env,
+                ca_bundle=user.ca_bundle,
+                connect_timeout_s=user.connect_timeout_s,
+                first_token_timeout_s=user.first_token_timeout_s,
             )
+            return RemoteEngine(options, on_change=self.on_state)
         from engine.vllm_engine import EmbeddedVLLMEngine
 
         model = model or self.model
@@ -127,9 +144,26 @@ class EngineHost:
                 return self.failure
         return engine.state
 
+    def _tokenizer_for(self, engine: Engine, model: str) -> HFTokenizer:
+        """The tokenizer of `engine`'s model: the setting, the engine's own files, or (remote
+        only) the profile's model prepared locally."""
+        candidates = [getattr(engine, "tokenizer_path", lambda: model)()]
+        if self.remote:
+            candidates.insert(0, self.settings.engine.tokenizer or "")
+            candidates.append(model)
+        errors: list[str] = []
+        for candidate in (c for c in candidates if c):
+            try:
+                if candidate.startswith("builtin:"):
+                    candidate = prepare_model(candidate)
+                return HFTokenizer.from_model(candidate)
+            except Exception as exc:
+                errors.append(f"{candidate}: {exc}")
+        raise RuntimeError("no tokenizer (engine.tokenizer): " + "; ".join(errors))
+
     def _load_tokenizer(self, engine: Engine) -> None:
-        path = getattr(engine, "tokenizer_path", lambda: self.model)()
-        tokenizer = HFTokenizer.from_model(path)
+        model = self.profile.completion_model if self.remote else self.model
+        tokenizer = self._tokenizer_for(engine, model)
         template = template_for(self.profile.template).with_stops(self.profile.stop)
         self.warnings = check_markers(template, tokenizer)
         self.template, self.tokenizer = template, tokenizer
@@ -153,8 +187,10 @@ class EngineHost:
                 self.edit_engine = engine
                 await engine.start()
                 if engine.state.status is EngineStatus.READY:
-                    path = getattr(engine, "tokenizer_path", lambda: self.edit_model)()
-                    self.edit_tokenizer = await asyncio.to_thread(HFTokenizer.from_model, path)
+                    model = self.profile.edit_model if self.remote else self.edit_model
+                    self.edit_tokenizer = await asyncio.to_thread(
+                        self._tokenizer_for, engine, model
+                    )
             engine = self.edit_engine
             if engine.state.status is not EngineStatus.READY or self.edit_tokenizer is None:
                 state = engine.state

@@ -136,6 +136,12 @@ class CoderLanguageServer(LanguageServer):
             },
         )
 
+    def engine_state_changed(self, state: EngineState) -> None:
+        """A running engine changed state (a remote endpoint went down or came back)."""
+        self.publish_state(state)
+        if state.status is EngineStatus.FAILED:
+            self.show(f"coder-lsp: {state.reason}", types.MessageType.Warning)
+
     # engine ---------------------------------------------------------------------------------
 
     def start_engine(self) -> None:
@@ -145,6 +151,7 @@ class CoderLanguageServer(LanguageServer):
         except ValueError as exc:
             self.show(f"coder-lsp: {exc}", types.MessageType.Error)
             return
+        self.host.on_state = self.engine_state_changed
         self._engine_task = asyncio.get_running_loop().create_task(self._load_engine(self.host))
 
     async def _load_engine(self, host: EngineHost) -> None:

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = Path(os.environ.get("CODER_LSP_CACHE_DIR", ROOT / ".cache" / "coder-lsp"))
@@ -11,3 +14,12 @@ CACHE = Path(os.environ.get("CODER_LSP_CACHE_DIR", ROOT / ".cache" / "coder-lsp"
 os.environ["CODER_LSP_CACHE_DIR"] = str(CACHE)
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
+
+from tests.engine.vllm_serve import VllmServer, serving  # noqa: E402  (after the environment)
+
+
+@pytest.fixture(scope="session")
+def vllm_server() -> Iterator[VllmServer]:
+    """A real `vllm serve` of tiny-moe on 127.0.0.1, shared by the remote-engine tests."""
+    with serving(cpu="nobind") as server:
+        yield server

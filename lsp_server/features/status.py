@@ -26,6 +26,7 @@ def register(server: CoderLanguageServer) -> None:
             "unfinishedRequests": engine.unfinished_requests() if engine else 0,
             "inflightCompletions": sum(not t.done() for t in ls.inflight.values()),
             "runningGenerations": ls.reuse.streams.running(),
+            "endpoints": getattr(engine, "endpoints", list)(),
             "served": {
                 "engine": ls.reuse.stats.engine,
                 "cache": ls.reuse.stats.cache,

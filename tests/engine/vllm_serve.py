@@ -1,0 +1,125 @@
+"""Real `vllm serve` processes (vLLM's OpenAI-compatible server) on 127.0.0.1 for tests."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+
+from engine.profiles import prepare_model
+
+SERVED_NAME = "tiny-moe"
+START_TIMEOUT_S = 300.0
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class VllmServer:
+    """One `vllm serve` of tiny-moe; `url` is its API base (``.../v1``)."""
+
+    def __init__(self, *, api_key: str | None = None, cpu: str = "auto") -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}/v1"
+        self.log = Path(tempfile.mkstemp(prefix="vllm-serve-", suffix=".log")[1])
+        model = prepare_model(f"builtin:{SERVED_NAME}")
+        command = [
+            sys.executable,
+            "-m",
+            "vllm.entrypoints.openai.api_server",
+            "--model",
+            model,
+            "--served-model-name",
+            SERVED_NAME,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--max-model-len",
+            "2048",
+            "--dtype",
+            "float32",
+            "--enforce-eager",
+        ]
+        if api_key:
+            command += ["--api-key", api_key]
+        # Each server gets its own core (or none pinned): two CPU engines pinned to the same
+        # core starve each other.
+        env = {**os.environ, "VLLM_CPU_OMP_THREADS_BIND": cpu, "VLLM_CPU_KVCACHE_SPACE": "1"}
+        with self.log.open("wb") as out:
+            self.process = subprocess.Popen(
+                command, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True
+            )
+
+    @property
+    def root(self) -> str:
+        return self.url.removesuffix("/v1")
+
+    def wait_healthy(self, timeout: float = START_TIMEOUT_S) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"vllm serve exited:\n{self.tail()}")
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{self.root}/health", timeout=2).status_code == 200:
+                    return
+            time.sleep(0.5)
+        raise TimeoutError(f"vllm serve did not become healthy:\n{self.tail()}")
+
+    def metric(self, name: str, **labels: str) -> float:
+        """The sum of a Prometheus metric's samples whose labels include `labels`."""
+        text = httpx.get(f"{self.root}/metrics", timeout=5).text
+        total = 0.0
+        for line in text.splitlines():
+            if not line.startswith(name + "{") and not line.startswith(name + " "):
+                continue
+            head, _, value = line.rpartition(" ")
+            if all(f'{k}="{v}"' in head for k, v in labels.items()):
+                total += float(value)
+        return total
+
+    def tail(self, lines: int = 40) -> str:
+        return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+
+    def stop(self) -> None:
+        """Terminate the server and its engine process group."""
+        if self.process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(timeout=10)
+        # Leftover engine processes of the group.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+
+    def kill(self) -> None:
+        """Kill the server abruptly (a crash, not a shutdown)."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=10)
+
+
+@contextlib.contextmanager
+def serving(**kwargs: str | None) -> Iterator[VllmServer]:
+    server = VllmServer(**kwargs)  # type: ignore[arg-type]
+    try:
+        server.wait_healthy()
+        yield server
+    finally:
+        server.stop()
