@@ -131,7 +131,8 @@ function M.on_progress(ev)
     return
   end
   local s = entry(data.client_id)
-  local engine = token == M.ENGINE_TOKEN
+  -- The first load's token, or a restart's (`coder-lsp/engine/<n>`).
+  local engine = token == M.ENGINE_TOKEN or vim.startswith(tostring(token), M.ENGINE_TOKEN .. '/')
   local p = engine and s.progress or s.tasks[token]
   if value.kind == 'begin' or p == nil then
     p = { token = token, done = false }
