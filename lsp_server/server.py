@@ -88,6 +88,7 @@ class CoderLanguageServer(LanguageServer):
         """The latest resolved code actions: edit or error (for tests and benchmarks)."""
         self.log_handler = EditorLogHandler(self.window_log_message)
         self._engine_task: asyncio.Task[None] | None = None
+        self._engine_loads = 0
 
     # settings -------------------------------------------------------------------------------
 
@@ -156,7 +157,13 @@ class CoderLanguageServer(LanguageServer):
 
     async def _load_engine(self, host: EngineHost) -> None:
         loop = asyncio.get_running_loop()
-        progress = await self._begin_progress(f"coder-lsp: loading {host.profile.name}")
+        # Each load has its own token (`coder-lsp/engine`, then `coder-lsp/engine/2`, ...):
+        # a progress token is not to be created twice.
+        self._engine_loads += 1
+        token = (
+            PROGRESS_TOKEN if self._engine_loads == 1 else f"{PROGRESS_TOKEN}/{self._engine_loads}"
+        )
+        progress = await self._begin_progress(f"coder-lsp: loading {host.profile.name}", token)
         self.publish_state(EngineState(EngineStatus.STARTING, "loading", host.model))
 
         def report(message: str, fraction: float) -> None:
@@ -164,12 +171,17 @@ class CoderLanguageServer(LanguageServer):
                 value = types.WorkDoneProgressReport(
                     message=message, percentage=max(0, min(100, int(fraction * 100)))
                 )
-                loop.call_soon_threadsafe(self.work_done_progress.report, PROGRESS_TOKEN, value)
+                loop.call_soon_threadsafe(self.work_done_progress.report, token, value)
 
-        state = await host.start(report)
+        try:
+            state = await host.start(report)
+        except asyncio.CancelledError:  # a restart: the next load begins its own progress
+            if progress:
+                self.end_progress(token, "restarting")
+            raise
         if progress:
             end = "ready" if state.status is EngineStatus.READY else f"failed: {state.reason}"
-            self.work_done_progress.end(PROGRESS_TOKEN, types.WorkDoneProgressEnd(message=end))
+            self.end_progress(token, end)
         self.publish_state(state)
         if state.status is EngineStatus.READY:
             log.info("engine ready: %s (%s)", host.profile.name, host.model)
@@ -180,6 +192,12 @@ class CoderLanguageServer(LanguageServer):
                 f"coder-lsp: the {host.profile.name} engine failed to load: {state.reason}",
                 types.MessageType.Error,
             )
+
+    def end_progress(self, token: str, message: str | None = None) -> None:
+        """End a progress and forget its token, so that it can be created again (pygls
+        keeps every token it has seen, and refuses to create one twice)."""
+        self.work_done_progress.end(token, types.WorkDoneProgressEnd(message=message))
+        self.work_done_progress.tokens.pop(token, None)
 
     async def _begin_progress(self, title: str, token: str = PROGRESS_TOKEN) -> bool:
         caps = self.client_capabilities.window
@@ -224,9 +242,7 @@ class CoderLanguageServer(LanguageServer):
         except Exception:
             log.error("indexing failed", exc_info=True)
         if progress:
-            self.work_done_progress.end(
-                INDEX_PROGRESS_TOKEN, types.WorkDoneProgressEnd(message=message)
-            )
+            self.end_progress(INDEX_PROGRESS_TOKEN, message)
 
     async def restart_engine(self) -> None:
         await self.stop_engine()

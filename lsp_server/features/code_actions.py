@@ -345,7 +345,7 @@ async def _begin_progress(ls: CoderLanguageServer, title: str) -> str | None:
 
 def _end_progress(ls: CoderLanguageServer, token: str | None) -> None:
     if token is not None:
-        ls.work_done_progress.end(token, types.WorkDoneProgressEnd())
+        ls.end_progress(token)
 
 
 def register(server: CoderLanguageServer) -> None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
+
 import pytest_lsp
 from lsprotocol import types
 from pytest_lsp import LanguageClient, client_capabilities
@@ -48,3 +51,24 @@ async def test_server_keeps_answering_after_engine_failure(client: LanguageClien
     result = await client.text_document_inline_completion_async(inline_params(uri, 1, 4))
     assert list(result.items) == []
     assert (await engine_stats(client)).state == "failed"
+
+
+async def test_a_restarted_engine_reports_its_progress_again(client: LanguageClient) -> None:
+    assert (await wait_ready(client)).state == "failed"
+    client.workspace_did_change_configuration(
+        types.DidChangeConfigurationParams(
+            settings={"coderLsp": {"engine": {"model": "/nonexistent/other-model"}}}
+        )
+    )
+    deadline = time.monotonic() + 120
+    stats = await wait_ready(client)
+    while "other-model" not in stats.reason:  # the old failure until the reload is done
+        assert time.monotonic() < deadline, stats
+        await asyncio.sleep(0.2)
+        stats = await wait_ready(client)
+    assert stats.state == "failed"
+    # A new token for the new load (a token is never created twice), begun and ended.
+    reports = client.progress_reports.get("coder-lsp/engine/2", [])
+    assert isinstance(reports[0], types.WorkDoneProgressBegin)
+    assert isinstance(reports[-1], types.WorkDoneProgressEnd)
+    assert reports[-1].message and "other-model" in reports[-1].message
