@@ -38,6 +38,8 @@ from engine import (
 log = logging.getLogger(__name__)
 
 REQUEST_LOG_SIZE = 64
+MAX_SERVER_STOPS = 4
+"""The OpenAI API takes at most four stop strings; further ones are applied here."""
 HEALTH_INTERVAL_S = 5.0
 
 
@@ -83,6 +85,73 @@ class Endpoint:
             "served": self.served,
             "error": self.error,
         }
+
+
+class _Samples:
+    """The samples of one streamed request, cumulative, with the stop strings the server was
+    not given applied here."""
+
+    def __init__(self, request: GenerationRequest) -> None:
+        self.request = request
+        self.local_stops = list(request.stop[MAX_SERVER_STOPS:])
+        self.texts: dict[int, str] = {}
+        self.counts: dict[int, int] = {}
+        self.logprobs: dict[int, float] = {}
+        self.done: set[int] = set()
+
+    @property
+    def all_done(self) -> bool:
+        return len(self.done) >= self.request.n
+
+    def _cut(self, i: int, added: int) -> bool:
+        """Cut sample `i` at the first local stop string in its new text."""
+        text = self.texts[i]
+        longest = max((len(s) for s in self.local_stops), default=0)
+        window = max(0, len(text) - added - longest)
+        hits = [p for p in (text.find(s, window) for s in self.local_stops) if p >= 0]
+        if not hits:
+            return False
+        self.texts[i] = text[: min(hits)]
+        return True
+
+    def add(self, data: str) -> list[GenerationChunk]:
+        """The chunks one stream event gives (none for samples already stopped)."""
+        try:
+            event = json.loads(data)
+        except ValueError as exc:
+            raise EngineError(f"unreadable stream event: {data[:200]}") from exc
+        if "error" in event:
+            raise EngineError(f"the server reported: {event['error']}")
+        out: list[GenerationChunk] = []
+        for choice in event.get("choices", []):
+            i = int(choice.get("index", 0))
+            if i in self.done:
+                continue
+            piece = choice.get("text") or ""
+            self.texts[i] = self.texts.get(i, "") + piece
+            lp = choice.get("logprobs") or {}
+            token_lps = [x for x in (lp.get("token_logprobs") or []) if x is not None]
+            self.counts[i] = self.counts.get(i, 0) + max(1, len(token_lps))
+            self.logprobs[i] = self.logprobs.get(i, 0.0) + sum(token_lps)
+            reason = choice.get("finish_reason")
+            if self.local_stops and self._cut(i, len(piece)):
+                reason = "stop"
+            mean = None
+            if reason is not None:
+                self.done.add(i)
+                if self.request.logprobs and self.counts[i]:
+                    mean = self.logprobs[i] / self.counts[i]
+            out.append(
+                GenerationChunk(
+                    index=i,
+                    text=self.texts[i],
+                    token_count=self.counts[i],
+                    finished=reason is not None,
+                    finish_reason=reason,
+                    mean_logprob=mean,
+                )
+            )
+        return out
 
 
 class _Unreachable(Exception):
@@ -294,7 +363,7 @@ class RemoteEngine:
             "skip_special_tokens": False,
         }
         if request.stop:
-            body["stop"] = list(request.stop)
+            body["stop"] = list(request.stop[:MAX_SERVER_STOPS])
         if request.logprobs:
             body["logprobs"] = 0
         if request.ignore_eos:
@@ -339,9 +408,7 @@ class RemoteEngine:
         request: GenerationRequest,
         request_id: str,
     ) -> AsyncIterator[GenerationChunk]:
-        texts: dict[int, str] = {}
-        counts: dict[int, int] = {}
-        logprobs: dict[int, float] = {}
+        samples = _Samples(request)
         started = False
         endpoint.inflight += 1
         try:
@@ -366,8 +433,10 @@ class RemoteEngine:
                         if data == "[DONE]":
                             break
                         started = True
-                        for chunk in self._chunks(data, request, texts, counts, logprobs):
+                        for chunk in samples.add(data):
                             yield chunk
+                        if samples.all_done:
+                            break  # stopped here: closing the stream aborts the rest
             except httpx.HTTPError as exc:
                 if started:  # tokens were shown: not safe to ask again elsewhere
                     endpoint.healthy, endpoint.error = False, f"broke off: {_explain(exc)}"
@@ -377,44 +446,6 @@ class RemoteEngine:
             endpoint.served += 1
         finally:
             endpoint.inflight -= 1
-
-    @staticmethod
-    def _chunks(
-        data: str,
-        request: GenerationRequest,
-        texts: dict[int, str],
-        counts: dict[int, int],
-        logprobs: dict[int, float],
-    ) -> list[GenerationChunk]:
-        try:
-            event = json.loads(data)
-        except ValueError as exc:
-            raise EngineError(f"unreadable stream event: {data[:200]}") from exc
-        if "error" in event:
-            raise EngineError(f"the server reported: {event['error']}")
-        out: list[GenerationChunk] = []
-        for choice in event.get("choices", []):
-            i = int(choice.get("index", 0))
-            texts[i] = texts.get(i, "") + (choice.get("text") or "")
-            lp = choice.get("logprobs") or {}
-            token_lps = [x for x in (lp.get("token_logprobs") or []) if x is not None]
-            counts[i] = counts.get(i, 0) + max(1, len(token_lps))
-            logprobs[i] = logprobs.get(i, 0.0) + sum(token_lps)
-            reason = choice.get("finish_reason")
-            mean = None
-            if reason is not None and request.logprobs and counts[i]:
-                mean = logprobs[i] / counts[i]
-            out.append(
-                GenerationChunk(
-                    index=i,
-                    text=texts[i],
-                    token_count=counts[i],
-                    finished=reason is not None,
-                    finish_reason=reason,
-                    mean_logprob=mean,
-                )
-            )
-        return out
 
     def _record(
         self, request: GenerationRequest, request_id: str, status: str, tokens: int

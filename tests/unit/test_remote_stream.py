@@ -1,0 +1,50 @@
+"""How the remote engine reads a completion stream: cumulative samples, and stop strings
+beyond the four the OpenAI API takes, applied on this side."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from engine import EngineError, GenerationRequest
+from engine.remote import MAX_SERVER_STOPS, RemoteEngine, RemoteOptions, _Samples
+
+
+def event(index: int, text: str, finish: str | None = None, lp: float | None = None) -> str:
+    logprobs = {"token_logprobs": [lp]} if lp is not None else None
+    choice = {"index": index, "text": text, "finish_reason": finish, "logprobs": logprobs}
+    return json.dumps({"choices": [choice]})
+
+
+def test_samples_grow_and_carry_their_mean_logprob() -> None:
+    samples = _Samples(GenerationRequest(prompt="p", n=2, logprobs=True))
+    samples.add(event(0, "ab", lp=-1.0))
+    samples.add(event(1, "x", lp=-3.0))
+    (last,) = samples.add(event(0, "c", "length", lp=-2.0))
+    assert (last.text, last.token_count, last.finished, last.mean_logprob) == ("abc", 2, True, -1.5)
+    assert not samples.all_done
+
+
+def test_stop_strings_past_the_fourth_are_applied_here() -> None:
+    stops = ["<a>", "<b>", "<c>", "<d>", "\ndef ", "\nclass "]
+    request = GenerationRequest(prompt="p", stop=stops)
+    engine = RemoteEngine(RemoteOptions(endpoints=("http://h/v1",)))
+    assert engine._body(request)["stop"] == stops[:MAX_SERVER_STOPS]
+
+    samples = _Samples(request)
+    samples.add(event(0, "    return 1\n"))
+    (chunk,) = samples.add(event(0, "\nde"))
+    assert not chunk.finished
+    (chunk,) = samples.add(event(0, "f g():"))  # the stop string spans two events
+    assert chunk.text == "    return 1\n" and chunk.finish_reason == "stop" and chunk.finished
+    assert samples.all_done
+    assert samples.add(event(0, "more")) == [], "a stopped sample takes nothing more"
+
+
+def test_a_server_error_event_is_an_engine_error() -> None:
+    samples = _Samples(GenerationRequest(prompt="p"))
+    with pytest.raises(EngineError, match="the server reported"):
+        samples.add(json.dumps({"error": {"message": "boom"}}))
+    with pytest.raises(EngineError, match="unreadable"):
+        samples.add("{not json")
