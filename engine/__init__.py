@@ -41,6 +41,8 @@ class GenerationRequest(msgspec.Struct, frozen=True, omit_defaults=True):
     logprobs: bool = False
     ignore_eos: bool = False
     request_id: str = ""
+    lora: str = ""
+    """A LoRA adapter the engine has loaded, by name; "" for the base model."""
 
 
 class GenerationChunk(msgspec.Struct, frozen=True):
@@ -68,6 +70,7 @@ class RequestRecord(msgspec.Struct, frozen=True):
     status: str
     max_tokens: int = 0
     tokens: int = 0
+    lora: str = ""
 
 
 class EngineError(Exception):

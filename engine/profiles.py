@@ -22,6 +22,50 @@ class EngineOptions(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=Tru
     kv_cache_dtype: str | None = None
     enforce_eager: bool | None = None
     cpu_kv_cache_gib: float | None = None
+    pipeline_parallel_size: int | None = None
+    enable_expert_parallel: bool | None = None
+    distributed_executor_backend: str | None = None
+    quantization: str | None = None
+    speculative_ngram_tokens: int | None = None
+    """n-gram prompt lookup: tokens proposed per step (speculative decoding); None is off."""
+    lora_adapters: dict[str, str] | None = None
+    """Adapter name -> local directory; enables LoRA."""
+    max_lora_rank: int | None = None
+
+
+def gpu_count() -> int:
+    """NVIDIA GPUs this process may use, without importing torch (CUDA_VISIBLE_DEVICES
+    narrows them)."""
+    gpus = Path("/proc/driver/nvidia/gpus")
+    count = len(list(gpus.iterdir())) if gpus.is_dir() else 0
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None:
+        count = min(count, len([d for d in visible.split(",") if d.strip()]))
+    return count
+
+
+def check_engine_options(options: EngineOptions, *, gpus: int) -> list[str]:
+    """What cannot work on this machine, each naming the setting; [] when fine."""
+    problems: list[str] = []
+    tp = options.tensor_parallel_size or 1
+    pp = options.pipeline_parallel_size or 1
+    multi_node = options.distributed_executor_backend == "ray"
+    if tp * pp > 1 and not multi_node and tp * pp > gpus:
+        problems.append(
+            f"engine.tensorParallelSize {tp} x engine.pipelineParallelSize {pp} needs "
+            f"{tp * pp} GPUs and this machine has {gpus}; lower them, use "
+            "engine.distributedExecutorBackend 'ray' across nodes, or engine.backend 'remote'"
+        )
+    if options.enable_expert_parallel and tp * pp == 1:
+        problems.append(
+            "engine.enableExpertParallel needs more than one GPU (engine.tensorParallelSize > 1)"
+        )
+    if gpus == 0 and options.quantization == "fp8":
+        problems.append("engine.quantization 'fp8' needs a GPU; leave it unset on CPU")
+    for name, path in (options.lora_adapters or {}).items():
+        if not Path(path).expanduser().is_dir():
+            problems.append(f"engine.loraAdapters.{name}: no adapter directory at {path}")
+    return problems
 
 
 class Profile(msgspec.Struct, frozen=True, kw_only=True):

@@ -69,6 +69,8 @@ class Endpoint:
     served: int = 0
     error: str = ""
     models: list[str] = field(default_factory=list)
+    adapters: list[str] = field(default_factory=list)
+    """LoRA adapters the server has loaded (served as models of their own)."""
     roots: dict[str, str] = field(default_factory=dict)
     """Where the server loaded each model from (a local path when it runs here)."""
 
@@ -274,7 +276,9 @@ class RemoteEngine:
             return
         try:
             data = response.json().get("data", [])
-            e.models = [str(m["id"]) for m in data]
+            # LoRA adapters are listed too, with their base model as `parent`.
+            e.models = [str(m["id"]) for m in data if not m.get("parent")]
+            e.adapters = [str(m["id"]) for m in data if m.get("parent")]
             e.roots = {str(m["id"]): str(m.get("root") or "") for m in data}
         except (ValueError, KeyError, TypeError, AttributeError):
             e.healthy, e.error = False, "GET /v1/models did not answer a model list"
@@ -353,7 +357,8 @@ class RemoteEngine:
 
     def _body(self, request: GenerationRequest) -> dict[str, Any]:
         body: dict[str, Any] = {
-            "model": self._model,
+            # A LoRA adapter is served under its own model name (vllm serve --lora-modules).
+            "model": request.lora or self._model,
             "prompt": request.prompt,
             "max_tokens": request.max_tokens,
             "temperature": request.temperature,
@@ -419,7 +424,7 @@ class RemoteEngine:
                     json=self._body(request),
                     headers={"X-Request-Id": request_id},
                 ) as response:
-                    if response.status_code >= 500 or response.status_code in (404, 429):
+                    if response.status_code >= 500 or response.status_code == 429:
                         raise _Unreachable(f"POST /v1/completions answered {response.status_code}")
                     if response.status_code != 200:
                         detail = (await response.aread()).decode(errors="replace")[:300]
@@ -455,7 +460,9 @@ class RemoteEngine:
                 del self._log[i]
                 break
         self._log.append(
-            RequestRecord(request_id, request.prompt, status, request.max_tokens, tokens)
+            RequestRecord(
+                request_id, request.prompt, status, request.max_tokens, tokens, request.lora
+            )
         )
 
     def request_log(self) -> list[RequestRecord]:

@@ -39,10 +39,31 @@ def engine_args(model: str, options: EngineOptions, *, cpu: bool) -> dict[str, A
         "disable_log_stats": True,
         "max_num_seqs": 16,
     }
-    for key in ("max_model_len", "tensor_parallel_size", "dtype", "kv_cache_dtype"):
+    for key in (
+        "max_model_len",
+        "tensor_parallel_size",
+        "pipeline_parallel_size",
+        "enable_expert_parallel",
+        "distributed_executor_backend",
+        "quantization",
+        "dtype",
+        "kv_cache_dtype",
+    ):
         value = getattr(options, key)
         if value is not None:
             args[key] = value
+    if options.speculative_ngram_tokens:
+        args["speculative_config"] = {
+            "method": "ngram",
+            "num_speculative_tokens": options.speculative_ngram_tokens,
+            "prompt_lookup_max": 4,
+            "prompt_lookup_min": 2,
+        }
+    if options.lora_adapters:
+        args["enable_lora"] = True
+        args["max_loras"] = max(1, len(options.lora_adapters))
+        if options.max_lora_rank is not None:
+            args["max_lora_rank"] = options.max_lora_rank
     if options.gpu_memory_utilization is not None and not cpu:
         args["gpu_memory_utilization"] = options.gpu_memory_utilization
     if options.enforce_eager is not None:
@@ -173,10 +194,11 @@ class EmbeddedVLLMEngine:
             skip_special_tokens=False,
         )
         request_id = request.request_id or uuid.uuid4().hex
+        lora = self._lora_request(request.lora)
         status, tokens = "aborted", 0
         self._record(request, request_id, "running", 0)
         try:
-            async for out in llm.generate(request.prompt, params, request_id):
+            async for out in llm.generate(request.prompt, params, request_id, lora_request=lora):
                 for o in out.outputs:
                     done = o.finish_reason is not None
                     tokens = max(tokens, len(o.token_ids))
@@ -205,6 +227,19 @@ class EmbeddedVLLMEngine:
         finally:
             self._record(request, request_id, status, tokens)
 
+    def _lora_request(self, name: str) -> Any:
+        """vLLM's LoRARequest for adapter `name` (None for the base model)."""
+        if not name:
+            return None
+        adapters = self._options.lora_adapters or {}
+        if name not in adapters:
+            known = ", ".join(sorted(adapters)) or "none"
+            raise EngineError(f"unknown LoRA adapter {name!r} (engine.loraAdapters: {known})")
+        from vllm.lora.request import LoRARequest
+
+        number = sorted(adapters).index(name) + 1  # vLLM wants a stable positive id
+        return LoRARequest(name, number, os.path.expanduser(adapters[name]))
+
     def _record(
         self, request: GenerationRequest, request_id: str, status: str, tokens: int
     ) -> None:
@@ -213,7 +248,9 @@ class EmbeddedVLLMEngine:
                 del self._log[i]
                 break
         self._log.append(
-            RequestRecord(request_id, request.prompt, status, request.max_tokens, tokens)
+            RequestRecord(
+                request_id, request.prompt, status, request.max_tokens, tokens, request.lora
+            )
         )
 
     def request_log(self) -> list[RequestRecord]:

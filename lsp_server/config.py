@@ -127,6 +127,34 @@ class EngineSettings(
     cpu_kv_cache_gib: Annotated[
         NonNegativeFloat | None, _doc("CPU backend: KV cache size in GiB.")
     ] = None
+    pipeline_parallel_size: Annotated[
+        PositiveInt | None, _doc("Pipeline stages to split the model's layers over.")
+    ] = None
+    enable_expert_parallel: Annotated[
+        bool | None, _doc("MoE models: place experts on different GPUs (expert parallelism).")
+    ] = None
+    distributed_executor_backend: Annotated[
+        Literal["mp", "ray"] | None,
+        _doc("'mp' for one machine, 'ray' for several (a running Ray cluster); null = vLLM's."),
+    ] = None
+    quantization: Annotated[
+        Literal["fp8", "awq", "gptq", "compressed-tensors"] | None,
+        _doc("Weight quantization (fp8 needs a GPU); null = the checkpoint's own."),
+    ] = None
+    speculative_ngram_tokens: Annotated[
+        Annotated[int, msgspec.Meta(ge=1, le=16)] | None,
+        _doc(
+            "Speculative decoding by n-gram prompt lookup: tokens proposed per step (1 to "
+            "16); null = off."
+        ),
+    ] = None
+    lora_adapters: Annotated[
+        dict[str, str],
+        _doc("LoRA adapters to load: name -> local directory (embedded) or served name (remote)."),
+    ] = {}
+    max_lora_rank: Annotated[
+        PositiveInt | None, _doc("Largest LoRA rank among the adapters; null = vLLM's.")
+    ] = None
 
 
 class CompletionSettings(
@@ -178,6 +206,17 @@ class CompletionSettings(
             "and following a generation still in flight."
         ),
     ] = True
+    lora: Annotated[
+        str | None,
+        _doc(
+            "The LoRA adapter (a name in engine.loraAdapters) for this workspace's "
+            "completions; null = none."
+        ),
+    ] = None
+    lora_by_language: Annotated[
+        dict[str, str],
+        _doc('The adapter per language id (e.g. {"python": "py-style"}); wins over lora.'),
+    ] = {}
     postprocess: Annotated[
         bool,
         _doc(

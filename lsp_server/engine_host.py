@@ -11,7 +11,14 @@ import msgspec
 
 from engine import Engine, EngineNotReady, EngineState, EngineStatus
 from engine.chat import ChatTemplate, chat_template
-from engine.profiles import EngineOptions, Profile, get_profile, prepare_model
+from engine.profiles import (
+    EngineOptions,
+    Profile,
+    check_engine_options,
+    get_profile,
+    gpu_count,
+    prepare_model,
+)
 from engine.templates import FimTemplate, check_markers, template_for
 from engine.tokenizer import HFTokenizer, PromptTokenizer
 from lsp_server.config import Settings
@@ -31,6 +38,13 @@ def engine_options(profile: Profile, settings: Settings) -> EngineOptions:
         "dtype": user.dtype,
         "kv_cache_dtype": user.kv_cache_dtype,
         "cpu_kv_cache_gib": user.cpu_kv_cache_gib,
+        "pipeline_parallel_size": user.pipeline_parallel_size,
+        "enable_expert_parallel": user.enable_expert_parallel,
+        "distributed_executor_backend": user.distributed_executor_backend,
+        "quantization": user.quantization,
+        "speculative_ngram_tokens": user.speculative_ngram_tokens,
+        "lora_adapters": dict(user.lora_adapters) or None,
+        "max_lora_rank": user.max_lora_rank,
     }
     return msgspec.structs.replace(
         profile.engine, **{k: v for k, v in overrides.items() if v is not None}
@@ -124,8 +138,32 @@ class EngineHost:
             prepare=lambda p: prepare_model(model, p),
         )
 
+    def problems(self) -> list[str]:
+        """Settings that cannot work here, each naming the setting (checked before loading)."""
+        found: list[str] = []
+        if not self.remote:
+            found += check_engine_options(
+                engine_options(self.profile, self.settings), gpus=gpu_count()
+            )
+        completion = self.settings.completion
+        adapters = self.settings.engine.lora_adapters
+        wanted = {"completion.lora": completion.lora} | {
+            f"completion.loraByLanguage.{lang}": name
+            for lang, name in completion.lora_by_language.items()
+        }
+        for setting, name in wanted.items():
+            if name and not self.remote and name not in adapters:
+                known = ", ".join(sorted(adapters)) or "none"
+                found.append(f"{setting} {name!r} is not in engine.loraAdapters ({known})")
+        return found
+
     async def start(self, progress: Progress | None = None) -> EngineState:
         """Load the engine and its tokenizer; the returned state says how it went."""
+        problems = self.problems()
+        if problems:
+            log.error("engine settings: %s", "; ".join(problems))
+            self.failure = EngineState(EngineStatus.FAILED, "; ".join(problems), self.model)
+            return self.failure
         try:
             engine = self.build_engine(progress)
         except Exception as exc:

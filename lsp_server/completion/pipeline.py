@@ -207,8 +207,18 @@ class _Job:
         return tuple(items)
 
 
+def lora_for(settings: CompletionSettings, language_id: str) -> str:
+    """The LoRA adapter for a completion in `language_id` ("" for none)."""
+    return settings.lora_by_language.get(language_id) or settings.lora or ""
+
+
 def _request(
-    settings: CompletionSettings, prompt: str, stop: list[str], invoked: bool, request_id: str
+    settings: CompletionSettings,
+    prompt: str,
+    stop: list[str],
+    invoked: bool,
+    request_id: str,
+    language_id: str = "",
 ) -> GenerationRequest:
     n = settings.candidates if invoked and settings.postprocess else 1
     return GenerationRequest(
@@ -219,6 +229,7 @@ def _request(
         n=n,
         logprobs=n > 1,
         request_id=request_id or f"cmpl-{uuid.uuid4().hex}",
+        lora=lora_for(settings, language_id),
     )
 
 
@@ -315,7 +326,7 @@ async def complete(
         stop.append("\n")
     job = _Job(
         engine=engine,
-        request=_request(settings, prompt.text, stop, invoked, request_id),
+        request=_request(settings, prompt.text, stop, invoked, request_id, language_id),
         prefix=prefix,
         suffix=suffix,
         language_id=language_id,

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from engine.profiles import PROFILES, get_profile
+from engine import EngineStatus
+from engine.profiles import PROFILES, check_engine_options, get_profile
 from engine.templates import template_for
 from engine.vllm_engine import engine_args
-from lsp_server.config import EngineSettings, Settings
-from lsp_server.engine_host import engine_options
+from lsp_server.completion.pipeline import lora_for
+from lsp_server.config import CompletionSettings, EngineSettings, Settings
+from lsp_server.engine_host import EngineHost, engine_options
 
 
 def test_user_settings_override_the_profile() -> None:
@@ -47,3 +49,95 @@ def test_every_profile_names_a_known_template(name: str) -> None:
 def test_unknown_profile_lists_the_known_ones() -> None:
     with pytest.raises(ValueError, match="tiny-moe"):
         get_profile("gpt-17")
+
+
+def test_big_machine_settings_reach_vllm_unchanged() -> None:
+    user = EngineSettings(
+        tensor_parallel_size=4,
+        pipeline_parallel_size=2,
+        enable_expert_parallel=True,
+        distributed_executor_backend="ray",
+        quantization="fp8",
+        kv_cache_dtype="fp8",
+        speculative_ngram_tokens=5,
+        lora_adapters={"py-style": "/adapters/py"},
+        max_lora_rank=16,
+    )
+    options = engine_options(get_profile("deepseek-v2"), Settings(engine=user))
+    args = engine_args("m", options, cpu=False)
+    assert {k: args[k] for k in ("tensor_parallel_size", "pipeline_parallel_size")} == {
+        "tensor_parallel_size": 4,
+        "pipeline_parallel_size": 2,
+    }
+    assert args["enable_expert_parallel"] is True
+    assert args["distributed_executor_backend"] == "ray"
+    assert args["quantization"] == "fp8" and args["kv_cache_dtype"] == "fp8"
+    assert args["speculative_config"]["method"] == "ngram"
+    assert args["speculative_config"]["num_speculative_tokens"] == 5
+    assert args["enable_lora"] is True and args["max_lora_rank"] == 16
+
+
+@pytest.mark.parametrize(
+    ("user", "gpus", "message"),
+    [
+        pytest.param(
+            EngineSettings(tensor_parallel_size=8),
+            0,
+            "engine.tensorParallelSize 8 x engine.pipelineParallelSize 1 needs 8 GPUs and "
+            "this machine has 0",
+            id="tp-over-gpus",
+        ),
+        pytest.param(
+            EngineSettings(tensor_parallel_size=2, pipeline_parallel_size=2),
+            2,
+            "needs 4 GPUs and this machine has 2",
+            id="tp-times-pp",
+        ),
+        pytest.param(
+            EngineSettings(enable_expert_parallel=True),
+            1,
+            "engine.enableExpertParallel needs more than one GPU",
+            id="expert-parallel-alone",
+        ),
+        pytest.param(
+            EngineSettings(quantization="fp8"), 0, "engine.quantization 'fp8' needs a GPU", id="fp8"
+        ),
+        pytest.param(
+            EngineSettings(lora_adapters={"x": "/no/such/adapter"}),
+            0,
+            "engine.loraAdapters.x: no adapter directory at /no/such/adapter",
+            id="lora-path",
+        ),
+    ],
+)
+def test_impossible_engine_settings_are_named(
+    user: EngineSettings, gpus: int, message: str
+) -> None:
+    options = engine_options(get_profile("tiny-moe"), Settings(engine=user))
+    problems = check_engine_options(options, gpus=gpus)
+    assert len(problems) == 1 and message in problems[0], problems
+
+
+def test_ray_may_span_more_gpus_than_this_machine_has() -> None:
+    user = EngineSettings(tensor_parallel_size=8, distributed_executor_backend="ray")
+    options = engine_options(get_profile("deepseek-v2"), Settings(engine=user))
+    assert check_engine_options(options, gpus=0) == []
+
+
+async def test_the_engine_is_not_loaded_when_its_settings_cannot_work() -> None:
+    settings = Settings(
+        engine=EngineSettings(tensor_parallel_size=64),
+        completion=CompletionSettings(lora="ghost"),
+    )
+    host = EngineHost.for_profile("tiny-moe", settings)
+    state = await host.start()
+    assert state.status is EngineStatus.FAILED and host.engine is None
+    assert "engine.tensorParallelSize 64" in state.reason
+    assert "completion.lora 'ghost' is not in engine.loraAdapters (none)" in state.reason
+
+
+def test_lora_is_chosen_by_language_then_workspace() -> None:
+    settings = CompletionSettings(lora="team", lora_by_language={"python": "py-style"})
+    assert lora_for(settings, "python") == "py-style"
+    assert lora_for(settings, "go") == "team"
+    assert lora_for(CompletionSettings(), "python") == ""
