@@ -86,6 +86,13 @@ class EngineSettings(
     endpoints: Annotated[
         list[str], _doc("Remote backend: base URLs of vLLM OpenAI-compatible servers.")
     ] = []
+    edit_endpoints: Annotated[
+        list[str],
+        _doc(
+            "Remote backend: servers of the edit model, when it is served apart from the "
+            "completion model; empty = the same endpoints."
+        ),
+    ] = []
     api_key_env: Annotated[
         str, _doc("Name of the environment variable holding the API key (never the key).")
     ] = "CODER_LSP_API_KEY"

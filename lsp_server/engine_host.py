@@ -118,8 +118,9 @@ class EngineHost:
             from engine.remote import RemoteEngine, RemoteOptions, api_key_from_env
 
             user = self.settings.engine
+            endpoints = user.edit_endpoints if model and user.edit_endpoints else user.endpoints
             options = RemoteOptions(
-                endpoints=tuple(user.endpoints),
+                endpoints=tuple(endpoints),
                 model=model or user.model,
                 api_key=api_key_from_env(user.api_key_env),
                 api_key_env=user.api_key_env,
