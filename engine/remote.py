@@ -473,10 +473,63 @@ class RemoteEngine:
         return sum(e.inflight for e in self._endpoints)
 
 
+class EndpointTokenizer:
+    """A `PromptTokenizer` asking the server's `/tokenize` (for clients without the model's
+    tokenizer files). Texts already counted are remembered: prompt assembly counts the same
+    lines again and again."""
+
+    def __init__(
+        self,
+        endpoint: str,
+        model: str,
+        *,
+        api_key: str | None = None,
+        ca_bundle: str | None = None,
+        cache_size: int = 8192,
+    ) -> None:
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self._client = httpx.Client(
+            headers=headers, verify=ca_bundle or True, timeout=httpx.Timeout(10.0, connect=5.0)
+        )
+        self._url = endpoint.rstrip("/").removesuffix("/v1") + "/tokenize"
+        self._model = model
+        self._cache: dict[str, list[int]] = {}
+        self._cache_size = cache_size
+
+    def encode(self, text: str) -> list[int]:
+        cached = self._cache.get(text)
+        if cached is not None:
+            return list(cached)
+        body = {"model": self._model, "prompt": text, "add_special_tokens": False}
+        try:
+            response = self._client.post(self._url, json=body)
+            response.raise_for_status()
+            tokens = [int(t) for t in response.json()["tokens"]]
+        except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
+            raise EngineError(f"{self._url}: {_explain(exc)}") from exc
+        if len(self._cache) >= self._cache_size:
+            self._cache.pop(next(iter(self._cache)))
+        self._cache[text] = tokens
+        return list(tokens)
+
+    def single_token_id(self, text: str) -> int | None:
+        ids = self.encode(text)
+        return ids[0] if len(ids) == 1 else None
+
+    def close(self) -> None:
+        self._client.close()
+
+
 def api_key_from_env(name: str) -> str | None:
     """The key in environment variable `name` (empty counts as unset)."""
     value = os.environ.get(name, "").strip() if name else ""
     return value or None
 
 
-__all__ = ["Endpoint", "RemoteEngine", "RemoteOptions", "api_key_from_env"]
+__all__ = [
+    "Endpoint",
+    "EndpointTokenizer",
+    "RemoteEngine",
+    "RemoteOptions",
+    "api_key_from_env",
+]

@@ -110,8 +110,8 @@ class EngineSettings(
         str | None,
         _doc(
             "Remote backend: a local directory or hub id with the model's tokenizer files, "
-            "for prompt budgeting; default: the server's model directory when it is on this "
-            "machine, else the profile's model."
+            "for prompt budgeting, or 'endpoint' to ask the server's /tokenize; default: the "
+            "server's model directory when it is on this machine, else the profile's model."
         ),
     ] = None
     max_model_len: Annotated[

@@ -6,6 +6,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import msgspec
 
@@ -142,6 +143,11 @@ class EngineHost:
     def problems(self) -> list[str]:
         """Settings that cannot work here, each naming the setting (checked before loading)."""
         found: list[str] = []
+        user = self.settings.engine
+        for setting, model in (("engine.model", user.model), ("engine.editModel", user.edit_model)):
+            local = model is not None and model.startswith(("/", "./", "../", "~"))
+            if local and not self.remote and not Path(model or "").expanduser().exists():
+                found.append(f"{setting}: no model directory at {model}")
         if not self.remote:
             found += check_engine_options(
                 engine_options(self.profile, self.settings), gpus=gpu_count()
@@ -183,9 +189,22 @@ class EngineHost:
                 return self.failure
         return engine.state
 
-    def _tokenizer_for(self, engine: Engine, model: str) -> HFTokenizer:
+    def _tokenizer_for(self, engine: Engine, model: str) -> PromptTokenizer:
         """The tokenizer of `engine`'s model: the setting, the engine's own files, or (remote
-        only) the profile's model prepared locally."""
+        only) the profile's model prepared locally; `engine.tokenizer = "endpoint"` asks the
+        server's `/tokenize`."""
+        user = self.settings.engine
+        if self.remote and user.tokenizer == "endpoint":
+            from engine.remote import EndpointTokenizer, RemoteEngine, api_key_from_env
+
+            assert isinstance(engine, RemoteEngine)
+            endpoints = user.edit_endpoints if engine is self.edit_engine else user.endpoints
+            return EndpointTokenizer(
+                (endpoints or user.endpoints)[0],
+                engine.model,
+                api_key=api_key_from_env(user.api_key_env),
+                ca_bundle=user.ca_bundle,
+            )
         candidates = [getattr(engine, "tokenizer_path", lambda: model)()]
         if self.remote:
             candidates.insert(0, self.settings.engine.tokenizer or "")

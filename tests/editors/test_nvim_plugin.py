@@ -490,7 +490,7 @@ def test_a_failed_engine_is_reported_with_its_reason(tmp_path: Path) -> None:
     reason = status["reason"]
     assert "/nonexistent/model" in reason
     assert status["progress"]["message"] == f"failed: {reason}" and status["progress"]["done"]
-    assert status["percentages"][0] == 0 and len(status["percentages"]) >= 2
+    assert status["percentages"][0] == 0  # the load began, and ended at once
     assert out["statusline"] == "coder-lsp: failed"
     assert f"ERROR engine failed: {reason}" in out["health"]
     # One error notification with the reason: the server's own message is not repeated.

@@ -147,7 +147,7 @@ async def test_requests_spread_over_endpoints_and_survive_one_dying(
             assert served[vllm_server.url] >= 1 and served[doomed.url] >= 1, served
 
             # Two long generations, one on each endpoint; one endpoint dies under its request.
-            long = GenerationRequest(prompt="x", max_tokens=400, ignore_eos=True)
+            long = GenerationRequest(prompt="x", max_tokens=1800, ignore_eos=True)  # seconds
             seen: list[list[GenerationChunk]] = [[], []]
 
             async def follow(into: list[GenerationChunk]) -> list[GenerationChunk]:
@@ -175,3 +175,19 @@ async def test_requests_spread_over_endpoints_and_survive_one_dying(
             assert doomed.url in engine.state.reason
         finally:
             await engine.shutdown()
+
+
+def test_the_endpoint_tokenizer_counts_like_the_model_files(vllm_server: VllmServer) -> None:
+    from engine.profiles import prepare_model
+    from engine.remote import EndpointTokenizer
+    from engine.tokenizer import HFTokenizer
+
+    local = HFTokenizer.from_model(prepare_model("builtin:tiny-moe"))
+    remote = EndpointTokenizer(vllm_server.url, SERVED_NAME)
+    try:
+        for text in ("def add(a, b):\n    return a + b\n", "    ", "\u00e9t\u00e9 \U0001f600"):
+            assert remote.encode(text) == local.encode(text), text
+        marker = "<\uff5cfim\u2581hole\uff5c>"
+        assert remote.single_token_id(marker) == local.single_token_id(marker) is not None
+    finally:
+        remote.close()

@@ -141,3 +141,14 @@ def test_lora_is_chosen_by_language_then_workspace() -> None:
     assert lora_for(settings, "python") == "py-style"
     assert lora_for(settings, "go") == "team"
     assert lora_for(CompletionSettings(), "python") == ""
+
+
+def test_a_missing_model_directory_is_named_before_loading() -> None:
+    settings = Settings(engine=EngineSettings(model="/no/where/model", edit_model="~/nope"))
+    problems = EngineHost.for_profile("tiny-moe", settings).problems()
+    assert problems == [
+        "engine.model: no model directory at /no/where/model",
+        "engine.editModel: no model directory at ~/nope",
+    ]
+    hub_id = Settings(engine=EngineSettings(model="deepseek-ai/DeepSeek-Coder-V2-Lite-Base"))
+    assert EngineHost.for_profile("tiny-moe", hub_id).problems() == []
