@@ -184,6 +184,10 @@ def prepare_model(model: str, progress: Progress | None = None) -> str:
             from engine.models.tiny_moe import prepare_tiny_moe
 
             return str(prepare_tiny_moe(target, progress))
+        if name == "tiny-dense":
+            from engine.models.tiny_dense import prepare_tiny_dense
+
+            return str(prepare_tiny_dense(target, progress))
         if name == "cpu-small":
             from engine.models.cpu_small import prepare_cpu_small
 
