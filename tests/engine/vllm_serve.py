@@ -10,7 +10,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import httpx
@@ -30,11 +30,19 @@ def free_port() -> int:
 class VllmServer:
     """One `vllm serve` of tiny-moe; `url` is its API base (``.../v1``)."""
 
-    def __init__(self, *, api_key: str | None = None, cpu: str = "auto") -> None:
+    def __init__(
+        self,
+        *,
+        api_key: str | None = None,
+        cpu: str = "auto",
+        model: str = f"builtin:{SERVED_NAME}",
+        extra: Sequence[str] = (),
+    ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/v1"
         self.log = Path(tempfile.mkstemp(prefix="vllm-serve-", suffix=".log")[1])
-        model = prepare_model(f"builtin:{SERVED_NAME}")
+        self.name = model.removeprefix("builtin:")
+        model = prepare_model(model)
         command = [
             sys.executable,
             "-m",
@@ -42,7 +50,7 @@ class VllmServer:
             "--model",
             model,
             "--served-model-name",
-            SERVED_NAME,
+            self.name,
             "--host",
             "127.0.0.1",
             "--port",
@@ -55,6 +63,7 @@ class VllmServer:
         ]
         if api_key:
             command += ["--api-key", api_key]
+        command += list(extra)
         # Each server gets its own core (or none pinned): two CPU engines pinned to the same
         # core starve each other.
         env = {**os.environ, "VLLM_CPU_OMP_THREADS_BIND": cpu, "VLLM_CPU_KVCACHE_SPACE": "1"}
@@ -116,8 +125,14 @@ class VllmServer:
 
 
 @contextlib.contextmanager
-def serving(**kwargs: str | None) -> Iterator[VllmServer]:
-    server = VllmServer(**kwargs)  # type: ignore[arg-type]
+def serving(
+    *,
+    api_key: str | None = None,
+    cpu: str = "auto",
+    model: str = f"builtin:{SERVED_NAME}",
+    extra: Sequence[str] = (),
+) -> Iterator[VllmServer]:
+    server = VllmServer(api_key=api_key, cpu=cpu, model=model, extra=extra)
     try:
         server.wait_healthy()
         yield server

@@ -3,11 +3,15 @@ and a wrong endpoint is one message while the server keeps answering."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
 import pytest_lsp
 from lsprotocol import types
 from pytest_lsp import LanguageClient, client_capabilities
 
-from tests.engine.vllm_serve import VllmServer, free_port
+from tests.engine.vllm_serve import VllmServer, free_port, serving
 from tests.lsp.helpers import engine_stats, inline_params, open_document, server_config, wait_ready
 
 
@@ -82,3 +86,67 @@ async def test_a_wrong_endpoint_is_one_message_and_the_server_lives_on(
     result = await broken.text_document_inline_completion_async(inline_params(uri, 0, 6))
     assert result is not None and list(result.items) == []
     assert (await engine_stats(broken)).state == "failed"
+
+
+@pytest.fixture(scope="module")
+def doomed() -> Iterator[VllmServer]:
+    """A second `vllm serve`, on its own core, that the test kills."""
+    with serving(cpu="1") as server:
+        yield server
+
+
+@pytest_lsp.fixture(config=server_config(), scope="module")
+async def pair(lsp_client: LanguageClient, vllm_server: VllmServer, doomed: VllmServer):  # type: ignore[no-untyped-def]
+    statuses: list[Any] = []
+
+    def on_status(client: LanguageClient, params: Any) -> None:
+        statuses.append(params)
+
+    lsp_client.feature("coderLsp/status")(on_status)
+    lsp_client.statuses = statuses  # type: ignore[attr-defined]
+    await lsp_client.initialize_session(
+        types.InitializeParams(
+            capabilities=client_capabilities("visual-studio-code"),
+            initialization_options={
+                "engine": {"backend": "remote", "endpoints": [vllm_server.url, doomed.url]},
+                "completion": {"maxTokens": 4, "candidates": 1, "cache": False},
+            },
+        )
+    )
+    stats = await wait_ready(lsp_client)
+    assert stats.state == "ready", stats.reason
+    yield
+    await lsp_client.shutdown_session()
+
+
+async def test_a_dead_endpoint_is_shown_and_its_load_moves_to_the_survivor(
+    pair: LanguageClient, vllm_server: VllmServer, doomed: VllmServer
+) -> None:
+    uri = "file:///workspace/list.txt"
+    open_document(pair, uri, "Shopping list:\n- milk\n- ", language="plaintext")
+
+    async def served() -> dict[str, int]:
+        return {e.url: e.served for e in (await engine_stats(pair)).endpoints}
+
+    for _ in range(4):
+        await pair.text_document_inline_completion_async(inline_params(uri, 2, 2, invoked=True))
+    before = await served()
+    assert before[vllm_server.url] >= 1 and before[doomed.url] >= 1, before
+
+    doomed.kill()
+    for _ in range(3):
+        result = await pair.text_document_inline_completion_async(
+            inline_params(uri, 2, 2, invoked=True)
+        )
+        assert result is not None and result.items, "answered by the survivor"
+
+    after = await served()
+    assert after[vllm_server.url] == before[vllm_server.url] + 3
+    stats = await engine_stats(pair)
+    assert stats.state == "ready" and "1 of 2 endpoints up" in stats.reason
+    assert doomed.url in stats.reason
+    down = [e for e in stats.endpoints if e.url == doomed.url]
+    assert down and not down[0].healthy and down[0].error
+    # The editor was told, not only asked.
+    told = [s for s in pair.statuses if "1 of 2 endpoints up" in str(s.reason)]  # type: ignore[attr-defined]
+    assert told and told[-1].state == "ready"
