@@ -7,6 +7,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
+
+# No per-example deadline: on a loaded 2-core machine (an engine loading in another test)
+# an example can take longer than hypothesis's 200 ms without anything being wrong.
+settings.register_profile("coder-lsp", deadline=None)
+settings.load_profile("coder-lsp")
 
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = Path(os.environ.get("CODER_LSP_CACHE_DIR", ROOT / ".cache" / "coder-lsp"))
