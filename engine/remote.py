@@ -226,8 +226,8 @@ class RemoteEngine:
         if state != self._state and self._state.status is not EngineStatus.STOPPED:
             self._state = state
             log.info("remote engine: %s (%s)", state.status.value, state.reason)
-            if self._on_change is not None:
-                self._on_change(state)
+            if self._on_change is not None and self._health is not None:
+                self._on_change(state)  # changes while running; start() reports its own
 
     # -- lifecycle -----------------------------------------------------------------------------
 
