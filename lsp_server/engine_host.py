@@ -86,8 +86,12 @@ class EngineHost:
     @property
     def shares_edit_engine(self) -> bool:
         """Whether fixes run on the completion engine (one model for both roles)."""
-        if self.settings.engine.edit_model is None and self.remote:
-            return self.profile.edit_model == self.profile.completion_model
+        user = self.settings.engine
+        if self.remote and user.edit_model is None:
+            # Separate edit endpoints serve the profile's edit model under its own name.
+            return not user.edit_endpoints and (
+                self.profile.edit_model == self.profile.completion_model
+            )
         return self.edit_model == self.model
 
     @property

@@ -152,3 +152,13 @@ def test_a_missing_model_directory_is_named_before_loading() -> None:
     ]
     hub_id = Settings(engine=EngineSettings(model="deepseek-ai/DeepSeek-Coder-V2-Lite-Base"))
     assert EngineHost.for_profile("tiny-moe", hub_id).problems() == []
+
+
+def test_which_engine_fixes_run_on_with_the_remote_backend() -> None:
+    def host(**engine: object) -> EngineHost:
+        user = EngineSettings(backend="remote", endpoints=["http://a/v1"], **engine)  # type: ignore[arg-type]
+        return EngineHost.for_profile("tiny-moe", Settings(engine=user))
+
+    assert host().shares_edit_engine, "one served model for both roles"
+    assert not host(edit_model="instruct").shares_edit_engine
+    assert not host(edit_endpoints=["http://b/v1"]).shares_edit_engine
