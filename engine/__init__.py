@@ -6,6 +6,7 @@ This package knows nothing about the Language Server Protocol.
 from __future__ import annotations
 
 import enum
+from collections import deque
 from collections.abc import AsyncIterator
 from typing import Protocol, runtime_checkable
 
@@ -73,6 +74,31 @@ class RequestRecord(msgspec.Struct, frozen=True):
     lora: str = ""
 
 
+class RequestLog:
+    """The most recent requests of an engine and how each ended, one record per request."""
+
+    def __init__(self, size: int = 64) -> None:
+        self._records: deque[RequestRecord] = deque(maxlen=size)
+
+    def record(
+        self, request: GenerationRequest, request_id: str, status: str, tokens: int = 0
+    ) -> None:
+        """Record or update `request_id`'s state (it moves to the newest place)."""
+        for i, rec in enumerate(self._records):
+            if rec.request_id == request_id:
+                del self._records[i]
+                break
+        self._records.append(
+            RequestRecord(
+                request_id, request.prompt, status, request.max_tokens, tokens, request.lora
+            )
+        )
+
+    def records(self) -> list[RequestRecord]:
+        """Oldest first."""
+        return list(self._records)
+
+
 class EngineError(Exception):
     """A request could not be served; the engine may still be healthy."""
 
@@ -113,5 +139,6 @@ __all__ = [
     "EngineStatus",
     "GenerationChunk",
     "GenerationRequest",
+    "RequestLog",
     "RequestRecord",
 ]

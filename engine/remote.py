@@ -17,7 +17,6 @@ import json
 import logging
 import os
 import uuid
-from collections import deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,6 +31,7 @@ from engine import (
     EngineStatus,
     GenerationChunk,
     GenerationRequest,
+    RequestLog,
     RequestRecord,
 )
 
@@ -183,7 +183,7 @@ class RemoteEngine:
         self._endpoints = [Endpoint(url.rstrip("/")) for url in options.endpoints]
         self._model = options.model or ""
         self._state = EngineState(EngineStatus.STARTING, "not started", self._model)
-        self._log: deque[RequestRecord] = deque(maxlen=REQUEST_LOG_SIZE)
+        self._log = RequestLog(REQUEST_LOG_SIZE)
         self._client: httpx.AsyncClient | None = None
         self._health: asyncio.Task[None] | None = None
         self._on_change = on_change
@@ -379,11 +379,11 @@ class RemoteEngine:
         """Stream cumulative text per sample from the least loaded healthy endpoint."""
         client = self._ready()
         request_id = request.request_id or uuid.uuid4().hex
-        self._record(request, request_id, "running", 0)
+        self._log.record(request, request_id, "running", 0)
         status, tokens = "aborted", 0
         attempts = self._order()
         if not attempts:
-            self._record(request, request_id, "failed", 0)
+            self._log.record(request, request_id, "failed", 0)
             raise EngineNotReady(f"no endpoint is up: {self._state.reason}")
         try:
             for attempt, endpoint in enumerate(attempts):
@@ -404,7 +404,7 @@ class RemoteEngine:
             status = "failed"
             raise
         finally:
-            self._record(request, request_id, status, tokens)
+            self._log.record(request, request_id, status, tokens)
 
     async def _stream(
         self,
@@ -452,21 +452,8 @@ class RemoteEngine:
         finally:
             endpoint.inflight -= 1
 
-    def _record(
-        self, request: GenerationRequest, request_id: str, status: str, tokens: int
-    ) -> None:
-        for i, rec in enumerate(self._log):
-            if rec.request_id == request_id:
-                del self._log[i]
-                break
-        self._log.append(
-            RequestRecord(
-                request_id, request.prompt, status, request.max_tokens, tokens, request.lora
-            )
-        )
-
     def request_log(self) -> list[RequestRecord]:
-        return list(self._log)
+        return self._log.records()
 
     def unfinished_requests(self) -> int:
         """Requests this client still streams (the servers' own counts are in `/metrics`)."""

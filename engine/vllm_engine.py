@@ -9,7 +9,6 @@ import os
 import threading
 import time
 import uuid
-from collections import deque
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -20,6 +19,7 @@ from engine import (
     EngineStatus,
     GenerationChunk,
     GenerationRequest,
+    RequestLog,
     RequestRecord,
 )
 from engine.profiles import EngineOptions
@@ -118,7 +118,7 @@ class EmbeddedVLLMEngine:
         self._prepare = prepare
         self._llm: Any = None
         self._state = EngineState(EngineStatus.STARTING, "not started", model)
-        self._log: deque[RequestRecord] = deque(maxlen=REQUEST_LOG_SIZE)
+        self._log = RequestLog(REQUEST_LOG_SIZE)
 
     @property
     def state(self) -> EngineState:
@@ -196,7 +196,7 @@ class EmbeddedVLLMEngine:
         request_id = request.request_id or uuid.uuid4().hex
         lora = self._lora_request(request.lora)
         status, tokens = "aborted", 0
-        self._record(request, request_id, "running", 0)
+        self._log.record(request, request_id, "running", 0)
         try:
             async for out in llm.generate(request.prompt, params, request_id, lora_request=lora):
                 for o in out.outputs:
@@ -225,7 +225,7 @@ class EmbeddedVLLMEngine:
             status = "failed"
             raise EngineError(f"{type(exc).__name__}: {exc}") from exc
         finally:
-            self._record(request, request_id, status, tokens)
+            self._log.record(request, request_id, status, tokens)
 
     def _lora_request(self, name: str) -> Any:
         """vLLM's LoRARequest for adapter `name` (None for the base model)."""
@@ -240,21 +240,8 @@ class EmbeddedVLLMEngine:
         number = sorted(adapters).index(name) + 1  # vLLM wants a stable positive id
         return LoRARequest(name, number, os.path.expanduser(adapters[name]))
 
-    def _record(
-        self, request: GenerationRequest, request_id: str, status: str, tokens: int
-    ) -> None:
-        for i, rec in enumerate(self._log):
-            if rec.request_id == request_id:
-                del self._log[i]
-                break
-        self._log.append(
-            RequestRecord(
-                request_id, request.prompt, status, request.max_tokens, tokens, request.lora
-            )
-        )
-
     def request_log(self) -> list[RequestRecord]:
-        return list(self._log)
+        return self._log.records()
 
     def unfinished_requests(self) -> int:
         """Requests vLLM's output processor still tracks."""

@@ -238,3 +238,18 @@ def _report(
     if log.is_file():
         parts.append(f"--- {log} (tail) ---\n{_tail(log.read_text(errors='replace'))}")
     return "\n".join(parts)
+
+
+def apply_edits(text: str, edits: list[dict[str, Any]]) -> str:
+    """LSP text edits (as JSON) (UTF-16 positions; ASCII here) applied to `text`."""
+    starts = [0]
+    for line in text.split("\n"):
+        starts.append(starts[-1] + len(line) + 1)
+
+    def at(position: dict[str, int]) -> int:
+        return starts[position["line"]] + position["character"]
+
+    for edit in sorted(edits, key=lambda e: at(e["range"]["start"]), reverse=True):
+        lo, hi = at(edit["range"]["start"]), at(edit["range"]["end"])
+        text = text[:lo] + edit["newText"] + text[hi:]
+    return text

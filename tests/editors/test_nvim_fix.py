@@ -11,9 +11,8 @@ changed exactly as the returned edit says.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
-from tests.editors.nvim import run_nvim
+from tests.editors.nvim import apply_edits, run_nvim
 
 NOTES = "Shopping list\nmilk\nbread\negss\n\nNotes\ncall mom\n"
 
@@ -58,21 +57,6 @@ T.out.fix_log = T.request(client, 'coderLsp/fixLog', vim.NIL)
 """
 
 
-def apply(text: str, edits: list[dict[str, Any]]) -> str:
-    """LSP text edits (UTF-16 positions; ASCII here) applied to `text`."""
-    starts = [0]
-    for line in text.split("\n"):
-        starts.append(starts[-1] + len(line) + 1)
-
-    def at(position: dict[str, int]) -> int:
-        return starts[position["line"]] + position["character"]
-
-    for edit in sorted(edits, key=lambda e: at(e["range"]["start"]), reverse=True):
-        lo, hi = at(edit["range"]["start"]), at(edit["range"]["end"])
-        text = text[:lo] + edit["newText"] + text[hi:]
-    return text
-
-
 def test_fix_action_is_listed_resolved_and_applied(tmp_path: Path) -> None:
     (tmp_path / "notes.txt").write_text(NOTES)
 
@@ -85,7 +69,7 @@ def test_fix_action_is_listed_resolved_and_applied(tmp_path: Path) -> None:
     assert applied["ok"], applied
     (change,) = applied["edit"]["documentChanges"]
     assert change["textDocument"]["version"] == out["version_before"]
-    expected = apply(NOTES, change["edits"]).removesuffix("\n")
+    expected = apply_edits(NOTES, change["edits"]).removesuffix("\n")
     assert out["after"] == expected != out["before"]
     assert out["after"].endswith("\n\nNotes\ncall mom"), "only the paragraph is rewritten"
     assert [e["outcome"] for e in out["fix_log"]] == ["edit"]

@@ -17,9 +17,8 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
 
-from tests.editors.nvim import run_nvim
+from tests.editors.nvim import apply_edits, run_nvim
 
 HELPERS = "local P = dofile(T.repo_root .. '/tests/editors/lua/plugin_helpers.lua')\n"
 
@@ -445,7 +444,7 @@ def test_plugin_with_the_real_server(tmp_path: Path) -> None:
     assert applied["ok"], applied
     (change,) = applied["edit"]["documentChanges"]
     assert change["textDocument"]["version"] == out["version_before_fix"]
-    assert out["after_fix"] == apply(out["before_fix"], change["edits"]) != out["before_fix"]
+    assert out["after_fix"] == apply_edits(out["before_fix"], change["edits"]) != out["before_fix"]
     assert [e["outcome"] for e in out["fix_log"]] == ["edit"]
     assert result["stray_processes"] == []
 
@@ -501,18 +500,3 @@ def test_a_failed_engine_is_reported_with_its_reason(tmp_path: Path) -> None:
 
 def same_but_spaces(shown: str, text: str) -> bool:
     return re.sub(r"[ \t]+", " ", shown) == re.sub(r"[ \t]+", " ", text)
-
-
-def apply(text: str, edits: list[dict[str, Any]]) -> str:
-    """LSP text edits (UTF-16 positions; ASCII here) applied to `text`."""
-    starts = [0]
-    for line in text.split("\n"):
-        starts.append(starts[-1] + len(line) + 1)
-
-    def at(position: dict[str, int]) -> int:
-        return starts[position["line"]] + position["character"]
-
-    for edit in sorted(edits, key=lambda e: at(e["range"]["start"]), reverse=True):
-        lo, hi = at(edit["range"]["start"]), at(edit["range"]["end"])
-        text = text[:lo] + edit["newText"] + text[hi:]
-    return text
