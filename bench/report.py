@@ -8,20 +8,15 @@ from pathlib import Path
 
 
 def describe() -> str:
-    """CPU model and count, Python, OS, and the load average when the run started."""
-    model = platform.processor() or platform.machine() or "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    """CPU model with the features the engine's dtype depends on (AMX, AVX-512 BF16) and CPU
+    count, Python, OS, and the load average when the run started."""
+    from engine.machine import cpu_features
+
     loads = os.getloadavg()
     busy = " (other jobs shared the machine)" if loads[0] >= 0.5 else ""
     return (
-        f"{os.cpu_count()} CPUs ({model}), Python {platform.python_version()}, "
-        f"{platform.system()}; load average at the start "
+        f"{os.cpu_count()} CPUs ({cpu_features().describe()}), Python "
+        f"{platform.python_version()}, {platform.system()}; load average at the start "
         f"{', '.join(f'{x:.1f}' for x in loads)}{busy}"
     )
 

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import msgspec
 
+from engine.machine import EngineConfigError, cpu_features, plan_engine
+
 Progress = Callable[[str, float], None]
 
 
@@ -19,6 +21,9 @@ class EngineOptions(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=Tru
     gpu_memory_utilization: float | None = None
     tensor_parallel_size: int | None = None
     dtype: str | None = None
+    """None or "auto": resolved for the machine (`engine.machine`)."""
+    attention_backend: str | None = None
+    """A vLLM attention backend by name; None: resolved for the machine and model."""
     kv_cache_dtype: str | None = None
     enforce_eager: bool | None = None
     cpu_kv_cache_gib: float | None = None
@@ -44,9 +49,22 @@ def gpu_count() -> int:
     return count
 
 
-def check_engine_options(options: EngineOptions, *, gpus: int) -> list[str]:
-    """What cannot work on this machine, each naming the setting; [] when fine."""
+def check_engine_options(
+    options: EngineOptions, *, gpus: int, mla: bool | None = None
+) -> list[str]:
+    """What cannot work on this machine, each naming the setting; [] when fine.
+
+    `mla` says whether the model uses MLA (None: not known yet)."""
     problems: list[str] = []
+    try:
+        plan_engine(
+            options.dtype,
+            options.attention_backend,
+            cpu=cpu_features() if gpus == 0 else None,
+            mla=mla,
+        )
+    except EngineConfigError as exc:
+        problems.append(str(exc))
     tp = options.tensor_parallel_size or 1
     pp = options.pipeline_parallel_size or 1
     multi_node = options.distributed_executor_backend == "ray"
@@ -118,9 +136,7 @@ PROFILES: dict[str, Profile] = {
             edit_model="builtin:cpu-small",
             template="prefix-only",
             where="CPU (default without a GPU)",
-            engine=EngineOptions(
-                max_model_len=2048, dtype="float32", enforce_eager=True, cpu_kv_cache_gib=1.0
-            ),
+            engine=EngineOptions(max_model_len=2048, enforce_eager=True, cpu_kv_cache_gib=1.0),
             prompt_tokens=768,
             stop=("<eos>", "<end_of_turn>", "\n\n\n"),
         ),
@@ -131,9 +147,7 @@ PROFILES: dict[str, Profile] = {
             edit_model="builtin:tiny-moe",
             template="deepseek",
             where="tests and benchmarks of the vLLM code path on CPU",
-            engine=EngineOptions(
-                max_model_len=2048, dtype="float32", enforce_eager=True, cpu_kv_cache_gib=1.0
-            ),
+            engine=EngineOptions(max_model_len=2048, enforce_eager=True, cpu_kv_cache_gib=1.0),
             prompt_tokens=512,
         ),
     )

@@ -12,6 +12,8 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+import msgspec
+
 from engine import (
     EngineError,
     EngineNotReady,
@@ -22,6 +24,8 @@ from engine import (
     RequestLog,
     RequestRecord,
 )
+from engine.machine import EngineConfigError, EnginePlan, cpu_features, plan_engine, uses_mla
+from engine.machine import model_config as read_model_config
 from engine.profiles import EngineOptions
 
 log = logging.getLogger(__name__)
@@ -31,8 +35,13 @@ Progress = Callable[[str, float], None]
 REQUEST_LOG_SIZE = 64
 
 
-def engine_args(model: str, options: EngineOptions, *, cpu: bool) -> dict[str, Any]:
-    """The `AsyncEngineArgs` keywords for a model and options (pure; testable without vLLM)."""
+def engine_args(
+    model: str, options: EngineOptions, *, cpu: bool, plan: EnginePlan | None = None
+) -> dict[str, Any]:
+    """The `AsyncEngineArgs` keywords for a model and options (pure; testable without vLLM).
+
+    `plan` is the dtype and attention backend resolved for the machine; without it the
+    options' own values are passed."""
     args: dict[str, Any] = {
         "model": model,
         "enable_prefix_caching": True,
@@ -46,12 +55,17 @@ def engine_args(model: str, options: EngineOptions, *, cpu: bool) -> dict[str, A
         "enable_expert_parallel",
         "distributed_executor_backend",
         "quantization",
-        "dtype",
         "kv_cache_dtype",
     ):
         value = getattr(options, key)
         if value is not None:
             args[key] = value
+    dtype = plan.dtype if plan else options.dtype
+    backend = plan.attention_backend if plan else options.attention_backend
+    if dtype is not None:
+        args["dtype"] = dtype
+    if backend is not None:
+        args["attention_config"] = {"backend": backend}
     if options.speculative_ngram_tokens:
         args["speculative_config"] = {
             "method": "ngram",
@@ -69,6 +83,30 @@ def engine_args(model: str, options: EngineOptions, *, cpu: bool) -> dict[str, A
     if options.enforce_eager is not None:
         args["enforce_eager"] = options.enforce_eager
     return args
+
+
+TRACE_ENV = "CODER_LSP_ENGINE_TRACE"
+
+
+def _trace_start(model: str, plan: EnginePlan | None, seconds: float) -> None:
+    """Append one JSON line per engine start to the file `CODER_LSP_ENGINE_TRACE` names:
+    the model, dtype, attention backend, load time and when (the test suite lists them)."""
+    path = os.environ.get(TRACE_ENV)
+    if not path:
+        return
+    record = {
+        "model": model,
+        "dtype": plan.dtype if plan else None,
+        "attentionBackend": plan.attention_backend if plan else None,
+        "loadSeconds": round(seconds, 2),
+        "pid": os.getpid(),
+        "time": time.time(),
+    }
+    try:
+        with open(path, "ab") as out:
+            out.write(msgspec.json.encode(record) + b"\n")
+    except OSError as exc:
+        log.warning("cannot write the engine trace %s: %s", path, exc)
 
 
 def _in_daemon_thread(fn: Callable[[], None]) -> asyncio.Future[None]:
@@ -119,10 +157,16 @@ class EmbeddedVLLMEngine:
         self._llm: Any = None
         self._state = EngineState(EngineStatus.STARTING, "not started", model)
         self._log = RequestLog(REQUEST_LOG_SIZE)
+        self._plan: EnginePlan | None = None
 
     @property
     def state(self) -> EngineState:
         return self._state
+
+    @property
+    def plan(self) -> EnginePlan | None:
+        """The dtype and attention backend the engine was started with (once resolved)."""
+        return self._plan
 
     def _report(self, message: str, fraction: float) -> None:
         log.info("engine: %s", message)
@@ -141,6 +185,11 @@ class EmbeddedVLLMEngine:
             build.add_done_callback(lambda _: self._discard())
             self._state = EngineState(EngineStatus.STOPPED, "start cancelled", self._model)
             raise
+        except EngineConfigError as exc:
+            # Refused before loading: the message says what to change; no traceback.
+            self._state = EngineState(EngineStatus.FAILED, str(exc), self._model)
+            log.error("engine not started: %s", exc)
+            return
         except BaseException as exc:
             reason = f"{type(exc).__name__}: {exc}".strip()
             self._state = EngineState(EngineStatus.FAILED, reason, self._model)
@@ -149,7 +198,9 @@ class EmbeddedVLLMEngine:
                 raise
             return
         self._state = EngineState(EngineStatus.READY, "", self._model)
-        self._report(f"ready in {time.monotonic() - started:.1f} s", 1.0)
+        seconds = time.monotonic() - started
+        self._report(f"ready in {seconds:.1f} s", 1.0)
+        _trace_start(self._model, self._plan, seconds)
 
     def _build(self) -> None:
         if self._prepare is not None:
@@ -161,9 +212,23 @@ class EmbeddedVLLMEngine:
         from vllm.v1.engine.async_llm import AsyncLLM
 
         cpu = bool(current_platform.is_cpu())
+        config = read_model_config(self._model)
+        self._plan = plan_engine(
+            self._options.dtype,
+            self._options.attention_backend,
+            cpu=cpu_features() if cpu else None,
+            mla=None if config is None else uses_mla(config),
+        )
+        log.info(
+            "engine: %s with dtype %s, attention %s (%s)",
+            self._model,
+            self._plan.dtype or "auto",
+            self._plan.attention_backend or "vLLM's choice",
+            self._plan.reason,
+        )
         if cpu and self._options.cpu_kv_cache_gib is not None:
             os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", f"{self._options.cpu_kv_cache_gib:g}")
-        args = engine_args(self._model, self._options, cpu=cpu)
+        args = engine_args(self._model, self._options, cpu=cpu, plan=self._plan)
         self._report(f"starting vLLM engine for {self._model}", 0.4)
         self._llm = AsyncLLM.from_engine_args(AsyncEngineArgs(**args))
 

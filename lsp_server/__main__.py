@@ -78,6 +78,9 @@ def _parser() -> argparse.ArgumentParser:
 
     doctor = sub.add_parser("doctor", help="report what is installed and what would run")
     doctor.add_argument("--profile")
+    doctor.add_argument(
+        "--config", type=Path, help="a coder-lsp.toml whose engine settings to check"
+    )
 
     demo = sub.add_parser("demo", help="a scripted editor session against the real server")
     demo.add_argument("--profile")
@@ -128,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "doctor":
         from lsp_server.cli.doctor import run as run_doctor
 
-        return run_doctor(args.profile)
+        return run_doctor(args.profile, args.config)
     if args.command == "demo":
         from lsp_server.cli.demo import run as run_demo
 

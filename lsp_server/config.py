@@ -125,7 +125,18 @@ class EngineSettings(
     ] = None
     dtype: Annotated[
         Literal["auto", "bfloat16", "float16", "float32"] | None,
-        _doc("Weight and activation dtype; null = the profile's."),
+        _doc(
+            "Weight and activation dtype; null or 'auto' = chosen for the machine (on CPU: "
+            "bfloat16 where the CPU computes it natively, else float32)."
+        ),
+    ] = None
+    attention_backend: Annotated[
+        Annotated[str, msgspec.Meta(pattern="^[A-Za-z0-9_]+$")] | None,
+        _doc(
+            "vLLM attention backend by name; null = chosen for the machine and model (on "
+            "CPU: AMX_MLA for MLA models on AMX CPUs in bfloat16, CPU_MLA for other MLA "
+            "models, CPU_ATTN for the rest)."
+        ),
     ] = None
     kv_cache_dtype: Annotated[
         Literal["auto", "fp8", "fp8_e4m3", "fp8_e5m2"] | None,

@@ -12,6 +12,7 @@ import msgspec
 
 from engine import Engine, EngineNotReady, EngineState, EngineStatus
 from engine.chat import ChatTemplate, chat_template
+from engine.machine import model_uses_mla
 from engine.profiles import (
     EngineOptions,
     Profile,
@@ -37,6 +38,7 @@ def engine_options(profile: Profile, settings: Settings) -> EngineOptions:
         "gpu_memory_utilization": user.gpu_memory_utilization,
         "tensor_parallel_size": user.tensor_parallel_size,
         "dtype": user.dtype,
+        "attention_backend": user.attention_backend,
         "kv_cache_dtype": user.kv_cache_dtype,
         "cpu_kv_cache_gib": user.cpu_kv_cache_gib,
         "pipeline_parallel_size": user.pipeline_parallel_size,
@@ -154,7 +156,9 @@ class EngineHost:
                 found.append(f"{setting}: no model directory at {model}")
         if not self.remote:
             found += check_engine_options(
-                engine_options(self.profile, self.settings), gpus=gpu_count()
+                engine_options(self.profile, self.settings),
+                gpus=gpu_count(),
+                mla=model_uses_mla(self.model),
             )
         completion = self.settings.completion
         adapters = self.settings.engine.lora_adapters

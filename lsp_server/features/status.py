@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from engine.machine import cpu_features
+from engine.vllm_engine import EmbeddedVLLMEngine
 from lsp_server.server import CoderLanguageServer
 
 ENGINE_STATS = "coderLsp/engineStats"
@@ -17,6 +19,8 @@ def register(server: CoderLanguageServer) -> None:
         host = ls.host
         state = host.state if host else None
         engine = host.engine if host else None
+        plan = engine.plan if isinstance(engine, EmbeddedVLLMEngine) else None
+        cpu = cpu_features()
         return {
             "profile": host.profile.name if host else None,
             "state": state.status.value if state else "stopped",
@@ -27,6 +31,11 @@ def register(server: CoderLanguageServer) -> None:
             "inflightCompletions": sum(not t.done() for t in ls.inflight.values()),
             "runningGenerations": ls.reuse.streams.running(),
             "endpoints": getattr(engine, "endpoints", list)(),
+            # The embedded engine's resolved dtype and attention backend (None: remote, or
+            # not resolved yet), and the CPU features they were chosen by.
+            "dtype": plan.dtype if plan else None,
+            "attentionBackend": plan.attention_backend if plan else None,
+            "cpu": {"model": cpu.model, "amx": cpu.amx, "avx512Bf16": cpu.avx512_bf16},
             "served": {
                 "engine": ls.reuse.stats.engine,
                 "cache": ls.reuse.stats.cache,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -64,7 +65,7 @@ def _json(name: str) -> Any:
 
 # Draft-07 keywords the small validator below enforces, and those it may ignore.
 CHECKED = {"type", "enum", "anyOf", "properties", "additionalProperties", "items", "required"}
-CHECKED |= {"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"}
+CHECKED |= {"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "pattern"}
 ANNOTATIONS = {"$schema", "$id", "$comment", "title", "description", "default"}
 TYPES: dict[str, tuple[type, ...]] = {
     "object": (dict,),
@@ -122,6 +123,8 @@ def _violations(schema: dict[str, Any], value: Any, at: str = "$") -> list[str]:
             or value < schema["exclusiveMaximum"],
         }
         out += [f"{at}: {value!r} breaks {name}" for name, ok in bounds.items() if not ok]
+    if isinstance(value, str) and "pattern" in schema and not re.search(schema["pattern"], value):
+        out.append(f"{at}: {value!r} does not match {schema['pattern']!r}")
     if isinstance(value, dict):
         props = schema.get("properties", {})
         missing = [name for name in schema.get("required", []) if name not in value]
@@ -318,7 +321,10 @@ def test_settings_files_match_the_generated_schema() -> None:
     assert list(settings) == [SECTION]
     assert _errors(schema, settings) == []
     assert _errors(schema, {SECTION: _json("initializationOptions.json")}) == []
-    good = {"engine": {"gpuMemoryUtilization": 0.9, "dtype": None}, "profile": "cpu-small"}
+    good = {
+        "engine": {"gpuMemoryUtilization": 0.9, "dtype": None, "attentionBackend": "CPU_MLA"},
+        "profile": "cpu-small",
+    }
     assert _errors(schema, {SECTION: good}) == []
     for bad in (
         {"completion": {"maxTokens": 0}},
@@ -326,6 +332,7 @@ def test_settings_files_match_the_generated_schema() -> None:
         {"engine": {"gpuMemoryUtilization": 0}},
         {"engine": {"gpuMemoryUtilization": 1.5}},
         {"engine": {"dtype": "int4"}},
+        {"engine": {"attentionBackend": "CPU MLA; rm -rf"}},
         {"tests": {"reports": [1]}},
         {"bogus": 1},
     ):

@@ -15,7 +15,9 @@ from pathlib import Path
 
 import httpx
 
+from engine.machine import EnginePlan, cpu_features, model_config, plan_engine, uses_mla
 from engine.profiles import prepare_model
+from tests.engine_trace import record_engine_start
 
 SERVED_NAME = "tiny-moe"
 START_TIMEOUT_S = 300.0
@@ -37,12 +39,23 @@ class VllmServer:
         cpu: str = "auto",
         model: str = f"builtin:{SERVED_NAME}",
         extra: Sequence[str] = (),
+        dtype: str | None = None,
+        attention_backend: str | None = None,
     ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/v1"
         self.log = Path(tempfile.mkstemp(prefix="vllm-serve-", suffix=".log")[1])
         self.name = model.removeprefix("builtin:")
         model = prepare_model(model)
+        config = model_config(model)
+        # The same resolution as the embedded engine: dtype and attention backend for this CPU.
+        self.plan: EnginePlan = plan_engine(
+            dtype,
+            attention_backend,
+            cpu=cpu_features(),
+            mla=None if config is None else uses_mla(config),
+        )
+        self.started = time.monotonic()
         command = [
             sys.executable,
             "-m",
@@ -57,8 +70,7 @@ class VllmServer:
             str(self.port),
             "--max-model-len",
             "2048",
-            "--dtype",
-            "float32",
+            *self.plan.serve_flags(),
             "--enforce-eager",
         ]
         if api_key:
@@ -83,6 +95,12 @@ class VllmServer:
                 raise RuntimeError(f"vllm serve exited:\n{self.tail()}")
             with contextlib.suppress(httpx.HTTPError):
                 if httpx.get(f"{self.root}/health", timeout=2).status_code == 200:
+                    record_engine_start(
+                        f"vllm serve {self.name}",
+                        self.plan.dtype,
+                        self.plan.attention_backend,
+                        time.monotonic() - self.started,
+                    )
                     return
             time.sleep(0.5)
         raise TimeoutError(f"vllm serve did not become healthy:\n{self.tail()}")
@@ -131,8 +149,17 @@ def serving(
     cpu: str = "auto",
     model: str = f"builtin:{SERVED_NAME}",
     extra: Sequence[str] = (),
+    dtype: str | None = None,
+    attention_backend: str | None = None,
 ) -> Iterator[VllmServer]:
-    server = VllmServer(api_key=api_key, cpu=cpu, model=model, extra=extra)
+    server = VllmServer(
+        api_key=api_key,
+        cpu=cpu,
+        model=model,
+        extra=extra,
+        dtype=dtype,
+        attention_backend=attention_backend,
+    )
     try:
         server.wait_healthy()
         yield server
