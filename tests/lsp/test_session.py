@@ -11,6 +11,7 @@ from lsprotocol import types
 from pygls.exceptions import JsonRpcInvalidParams
 from pytest_lsp import LanguageClient, client_capabilities
 
+from engine.machine import cpu_features, plan_engine
 from tests.lsp.helpers import engine_stats, inline_params, open_document, server_config, wait_ready
 
 URI = "file:///workspace/example.py"
@@ -47,6 +48,17 @@ async def test_capabilities(client: LanguageClient) -> None:
     assert caps.completion_provider is not None
     sync = caps.text_document_sync
     assert sync.change == types.TextDocumentSyncKind.Incremental
+
+
+async def test_engine_stats_name_the_cpu_dtype_and_attention_backend(
+    client: LanguageClient,
+) -> None:
+    cpu = cpu_features()
+    expected = plan_engine(None, None, cpu=cpu, mla=True)
+    stats = await engine_stats(client)
+    assert (stats.dtype, stats.attentionBackend) == (expected.dtype, expected.attention_backend)
+    assert (stats.cpu.amx, stats.cpu.avx512Bf16) == (cpu.amx, cpu.avx512_bf16)
+    assert stats.cpu.model == cpu.model
 
 
 async def test_initialize_answered_while_engine_starts(client: LanguageClient) -> None:
