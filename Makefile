@@ -42,6 +42,7 @@ bench: $(STAMP)
 	$(PY) bench/typing_replay.py
 	$(PY) bench/fixes.py
 	$(PY) bench/cpu_dtype.py --write-readme
+	$(PY) bench/redaction.py --write-readme
 
 # --- VS Code extension (editors/vscode) -------------------------------------------------------
 # Built with the machine's Node (20 or newer) and npm. The end to end test runs it in

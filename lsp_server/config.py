@@ -282,10 +282,33 @@ class PrivacySettings(
     exclude: Annotated[
         list[str],
         msgspec.Meta(
-            description="Globs of files never sent to a model.",
+            description="Globs of files never sent to a model (on top of the files that hold "
+            "credentials by their nature: .env*, key files, .netrc, ...).",
             extra_json_schema={"default": list(DEFAULT_EXCLUDE)},
         ),
     ] = msgspec.field(default_factory=lambda: list(DEFAULT_EXCLUDE))
+    redact: Annotated[
+        bool,
+        _doc(
+            "Replace secret values (keys, tokens, passwords, private keys) with placeholders "
+            "in everything sent to a model."
+        ),
+    ] = True
+    patterns: Annotated[
+        dict[str, str],
+        _doc(
+            "Extra secret patterns to redact: kind -> regular expression (its first group is "
+            "the secret, else the whole match)."
+        ),
+    ] = {}
+    allow: Annotated[
+        list[str],
+        _doc("Regular expressions of values never redacted (a detected value matching one whole)."),
+    ] = []
+    mode: Annotated[
+        Literal["default", "local-only"],
+        _doc("'local-only' refuses engine endpoints that are not on this machine."),
+    ] = "default"
 
 
 class FixSettings(
@@ -523,6 +546,7 @@ def _validate_source(source: SettingsSource) -> tuple[dict[str, Any], list[str]]
     """The source's valid part (camelCase keys) and messages for what was dropped."""
     errors: list[str] = []
     data = _normalise(source.data, (), errors)
+    _drop_bad_expressions(data, errors)
     for _ in range(_count_keys(data) + 1):
         try:
             msgspec.convert(data, Settings)
@@ -535,6 +559,40 @@ def _validate_source(source: SettingsSource) -> tuple[dict[str, Any], list[str]]
             return data, errors
     errors.append("too many errors; ignoring this source")
     return {}, errors
+
+
+def _drop_bad_expressions(data: dict[str, Any], errors: list[str]) -> None:
+    """Remove regular expressions of `privacy.patterns` / `privacy.allow` that do not compile."""
+    privacy = data.get("privacy")
+    if not isinstance(privacy, dict):
+        return
+    patterns = privacy.get("patterns")
+    if isinstance(patterns, dict):
+        for name, source in list(patterns.items()):
+            problem = _regex_problem(source)
+            if problem:
+                del patterns[name]
+                errors.append(f"privacy.patterns.{name}: {problem}; ignoring it")
+    allow = privacy.get("allow")
+    if isinstance(allow, list):
+        kept = []
+        for source in allow:
+            problem = _regex_problem(source)
+            if problem:
+                errors.append(f"privacy.allow: {_show(source)}: {problem}; ignoring it")
+            else:
+                kept.append(source)
+        privacy["allow"] = kept
+
+
+def _regex_problem(source: object) -> str | None:
+    if not isinstance(source, str):
+        return None  # the type check reports it
+    try:
+        re.compile(source)
+    except re.error as exc:
+        return f"not a regular expression ({exc})"
+    return None
 
 
 def _drop_offender(

@@ -24,10 +24,26 @@ from engine.profiles import (
 from engine.templates import FimTemplate, check_markers, template_for
 from engine.tokenizer import HFTokenizer, PromptTokenizer
 from lsp_server.config import Settings
+from lsp_server.privacy.guard import GuardedEngine, GuardedTokenizer, unwrap
+from lsp_server.privacy.redact import Redactor, redactor_for
 
 log = logging.getLogger(__name__)
 
 Progress = Callable[[str, float], None]
+
+
+def is_local(url: str) -> bool:
+    """Whether an endpoint URL is on this machine (a loopback host)."""
+    import ipaddress
+    from urllib.parse import urlsplit
+
+    host = (urlsplit(url).hostname or "").strip("[]").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def engine_options(profile: Profile, settings: Settings) -> EngineOptions:
@@ -101,6 +117,20 @@ class EngineHost:
         return self.settings.engine.backend == "remote"
 
     @property
+    def redactor(self) -> Redactor:
+        """Secret redaction as the privacy settings have it (the step every prompt passes)."""
+        privacy = self.settings.privacy
+        return redactor_for(privacy.redact, privacy.patterns, privacy.allow)
+
+    def guard(self, engine: Engine) -> Engine:
+        """`engine` behind the engine boundary: every prompt it gets is redacted first."""
+        return (
+            engine
+            if isinstance(engine, GuardedEngine)
+            else GuardedEngine(engine, lambda: self.redactor)
+        )
+
+    @property
     def max_model_len(self) -> int:
         """The context length the engines run with (vLLM's default when unset)."""
         return engine_options(self.profile, self.settings).max_model_len or 4096
@@ -154,6 +184,14 @@ class EngineHost:
             local = model is not None and model.startswith(("/", "./", "../", "~"))
             if local and not self.remote and not Path(model or "").expanduser().exists():
                 found.append(f"{setting}: no model directory at {model}")
+        if self.remote and self.settings.privacy.mode == "local-only":
+            user = self.settings.engine
+            away = [url for url in (*user.endpoints, *user.edit_endpoints) if not is_local(url)]
+            if away:
+                found.append(
+                    "privacy.mode 'local-only' refuses engine endpoints that are not on this "
+                    f"machine: {', '.join(away)}"
+                )
         if not self.remote:
             found += check_engine_options(
                 engine_options(self.profile, self.settings),
@@ -185,6 +223,11 @@ class EngineHost:
             log.error("cannot build the engine: %s", exc)
             self.failure = EngineState(EngineStatus.FAILED, str(exc), self.model)
             return self.failure
+        return await self.run(engine)
+
+    async def run(self, engine: Engine) -> EngineState:
+        """Start `engine` behind the engine boundary and load its tokenizer."""
+        engine = self.guard(engine)
         self.engine = engine
         await engine.start()
         if engine.state.status is EngineStatus.READY:
@@ -205,13 +248,18 @@ class EngineHost:
         if self.remote and user.tokenizer == "endpoint":
             from engine.remote import EndpointTokenizer, RemoteEngine, api_key_from_env
 
-            assert isinstance(engine, RemoteEngine)
+            remote = unwrap(engine)
+            assert isinstance(remote, RemoteEngine)
             endpoints = user.edit_endpoints if engine is self.edit_engine else user.endpoints
-            return EndpointTokenizer(
-                (endpoints or user.endpoints)[0],
-                engine.model,
-                api_key=api_key_from_env(user.api_key_env),
-                ca_bundle=user.ca_bundle,
+            # Text sent to /tokenize leaves the machine: it passes the redaction too.
+            return GuardedTokenizer(
+                EndpointTokenizer(
+                    (endpoints or user.endpoints)[0],
+                    remote.model,
+                    api_key=api_key_from_env(user.api_key_env),
+                    ca_bundle=user.ca_bundle,
+                ),
+                lambda: self.redactor,
             )
         candidates = [getattr(engine, "tokenizer_path", lambda: model)()]
         if self.remote:
@@ -249,7 +297,7 @@ class EngineHost:
             if self.stopped:
                 raise EngineNotReady("the server is shutting down")
             if self.edit_engine is None:
-                engine = self.build_engine(None, self.edit_model)
+                engine = self.guard(self.build_engine(None, self.edit_model))
                 self.edit_engine = engine
                 await engine.start()
                 if engine.state.status is EngineStatus.READY:

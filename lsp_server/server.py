@@ -32,6 +32,7 @@ from lsp_server.config import (
 from lsp_server.engine_host import EngineHost
 from lsp_server.fixes.reports import ReportStore
 from lsp_server.logs import EditorLogHandler, set_level
+from lsp_server.privacy.redact import redactor_for
 from lsp_server.workspace.service import WorkspaceService
 from lsp_server.workspace.watcher import Watcher
 
@@ -109,6 +110,8 @@ class CoderLanguageServer(LanguageServer):
         """Recompute settings; each error is shown to the user, defaults stay in force."""
         self.settings, errors = load_settings(self.settings_sources())
         self.reuse.cache.clear()  # suggestions made under other settings
+        privacy = self.settings.privacy
+        redactor_for(privacy.redact, privacy.patterns, privacy.allow)  # loads the catalog now
         set_level(self.settings.log_level)
         for error in errors:
             log.warning("settings: %s", error)

@@ -2,12 +2,14 @@
 
 No engine is started: the profile's tokenizer and template are enough to assemble the prompt
 (repository context from the workspace index included), so users can see why a suggestion
-came.
+came. Secrets are redacted exactly as for a completion; stderr says how many of which kinds
+(never the values).
 """
 
 from __future__ import annotations
 
 import sys
+from collections import Counter
 from pathlib import Path
 
 from engine.profiles import auto_profile, get_profile, prepare_model
@@ -15,9 +17,10 @@ from engine.templates import template_for
 from engine.tokenizer import HFTokenizer
 from lsp_server.cli.output import err, stderr_progress
 from lsp_server.cli.workspace import indexed_workspace, read_location, settings_for
-from lsp_server.completion.pipeline import PromptParts, render_prompt
+from lsp_server.completion.pipeline import PromptParts, PromptRefused, render_prompt
 from lsp_server.config import resolve_profile
 from lsp_server.languages import language_id
+from lsp_server.privacy import redactor_for, summary
 
 
 def run(
@@ -44,14 +47,16 @@ def run(
         return 1
     template = template_for(prof.template).with_stops(prof.stop)
     service = indexed_workspace(root, settings, "context")
-    parts = PromptParts(template, tokenizer, settings, prof.prompt_tokens)
-    rendered = render_prompt(
-        parts, text, offset, language_id(path), path=str(path), workspace=service
-    )
-    if rendered is None:
-        err(f"coder-lsp context: {path} matches privacy.exclude: nothing is sent")
+    privacy = settings.privacy
+    redactor = redactor_for(privacy.redact, privacy.patterns, privacy.allow)
+    parts = PromptParts(template, tokenizer, settings, prof.prompt_tokens, redactor)
+    try:
+        prompt, ctx = render_prompt(
+            parts, text, offset, language_id(path), path=str(path), workspace=service
+        )
+    except PromptRefused as exc:
+        err(f"coder-lsp context: {path}: {exc}: nothing is sent")
         return 1
-    prompt, ctx = rendered
     budget = min(settings.completion.prompt_tokens, prof.prompt_tokens)
     shown = ", ".join(f"{s.kind} {s.path}:{s.line + 1}" for s in ctx.snippets) or "none"
     err(
@@ -60,6 +65,8 @@ def run(
         f"{prompt.context_files} of {len(ctx.files())} blocks, found in {ctx.elapsed_ms:.1f} ms "
         f"({shown})",
     )
+    state = "redacted" if privacy.redact else "redaction is off (privacy.redact)"
+    err(f"coder-lsp context: {state}: {summary(Counter(ctx.redacted))}")
     sys.stdout.write(prompt.text)  # exactly: no newline added
     sys.stdout.flush()
     return 0

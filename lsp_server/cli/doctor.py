@@ -56,6 +56,27 @@ def _engine_lines(profile: Profile, settings: Settings, problems: list[str]) -> 
     return lines
 
 
+def _privacy_lines(settings: Settings) -> list[str]:
+    """Redaction on or off, with which rules, and the privacy mode."""
+    from lsp_server.privacy import catalog
+    from lsp_server.privacy.rules import RULES
+
+    privacy = settings.privacy
+    if privacy.redact:
+        extra = f" + {len(privacy.patterns)} of privacy.patterns" if privacy.patterns else ""
+        redaction = f"on: {catalog.describe()} + {len(RULES)} own rules{extra}"
+        if privacy.allow:
+            redaction += f"; {len(privacy.allow)} allowed patterns (privacy.allow)"
+    else:
+        redaction = "OFF (privacy.redact = false): secrets in code reach the model"
+    mode = privacy.mode
+    where = "engine endpoints must be on this machine" if mode == "local-only" else "any"
+    return [
+        f"privacy: secret redaction {redaction}",
+        f"  mode: {mode} ({where}); files never sent: credentials files and privacy.exclude",
+    ]
+
+
 def run(profile: str | None, config: Path | None = None) -> int:
     problems: list[str] = []
     name = profile or os.environ.get("CODER_LSP_PROFILE") or auto_profile()
@@ -97,6 +118,7 @@ def run(profile: str | None, config: Path | None = None) -> int:
             problems.append(f"profile {p.name} needs CUDA GPUs; none found")
         if vllm_dist and p.name.startswith("deepseek") and _version("vllm") is None:
             problems.append(f"profile {p.name} needs the GPU build of vLLM ('coder-lsp[gpu]')")
+    lines += _privacy_lines(settings)
     lines.append(f"cache: {cache_root()}")
     for line in lines:
         out(line)

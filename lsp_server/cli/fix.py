@@ -9,6 +9,7 @@ from __future__ import annotations
 import difflib
 import os
 import sys
+from collections import Counter
 from pathlib import Path
 
 from engine import EngineStatus
@@ -18,6 +19,7 @@ from lsp_server.fixes.prompt import Problem
 from lsp_server.fixes.propose import FixError, propose_fix
 from lsp_server.fixes.reports import ReportStore
 from lsp_server.languages import language_id
+from lsp_server.privacy import summary
 
 
 def _line_span(text: str, line: int) -> tuple[int, int]:
@@ -115,6 +117,8 @@ async def run(
         return 1
     finally:
         await host.shutdown()
+    state_text = "redacted" if settings.privacy.redact else "redaction is off (privacy.redact)"
+    err(f"coder-lsp fix: {state_text}: {summary(Counter(proposal.redacted))}")
     if proposal.explanation:
         err(proposal.explanation)
     changed = Path(proposal.path)

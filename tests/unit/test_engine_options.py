@@ -162,3 +162,21 @@ def test_which_engine_fixes_run_on_with_the_remote_backend() -> None:
     assert host().shares_edit_engine, "one served model for both roles"
     assert not host(edit_model="instruct").shares_edit_engine
     assert not host(edit_endpoints=["http://b/v1"]).shares_edit_engine
+
+
+def test_local_only_refuses_endpoints_off_this_machine() -> None:
+    from lsp_server.config import PrivacySettings
+
+    def problems(*endpoints: str) -> list[str]:
+        settings = Settings(
+            engine=EngineSettings(backend="remote", endpoints=list(endpoints)),
+            privacy=PrivacySettings(mode="local-only"),
+        )
+        return EngineHost.for_profile("tiny-moe", settings).problems()
+
+    assert problems("http://127.0.0.1:8000/v1", "http://localhost:9/v1", "http://[::1]:8/v1") == []
+    (problem,) = problems("http://127.0.0.1:8000/v1", "https://gpu-box.example.com/v1")
+    assert problem == (
+        "privacy.mode 'local-only' refuses engine endpoints that are not on this machine: "
+        "https://gpu-box.example.com/v1"
+    )

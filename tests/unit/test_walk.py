@@ -138,14 +138,21 @@ def test_symlink_loops_end_and_files_come_once(tmp_path: Path) -> None:
     )
 
 
-def test_symlinked_file_outside_is_followed_and_broken_link_skipped(tmp_path: Path) -> None:
+def test_links_to_outside_the_root_and_broken_links_are_skipped(tmp_path: Path) -> None:
+    """A repository's symlink must not make its reader's other files into context."""
     root, outside = tmp_path / "root", tmp_path / "outside"
-    make(outside, {"lib.py": ""})
-    root.mkdir()
+    make(outside, {"lib.py": "", "pkg/mod.py": ""})
+    make(root, {"own/inner.py": ""})
     os.symlink(outside / "lib.py", root / "lib.py")
+    os.symlink(outside / "pkg", root / "pkg")
+    os.symlink(root / "own" / "inner.py", root / "alias.py")
     os.symlink(root / "missing.py", root / "broken.py")
     os.symlink(root / "nowhere", root / "broken_dir")
-    assert walked(root) == {"lib.py"}
+    # The inside alias is the same file as own/inner.py: walked once, by either path.
+    assert walked(root) in ({"alias.py"}, {"own/inner.py"})
+    rules = IgnoreRules(root)
+    assert rules.ignored(root / "lib.py") and rules.ignored(root / "pkg" / "mod.py")
+    assert not rules.ignored(root / "alias.py") and not rules.ignored(root / "own" / "inner.py")
 
 
 def test_unreadable_directory_is_skipped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
