@@ -431,17 +431,24 @@ class RemoteEngine:
                         raise EngineError(
                             f"{endpoint.url} refused the request ({response.status_code}): {detail}"
                         )
+                    ended = False
                     async for line in response.aiter_lines():
                         if not line.startswith("data: "):
                             continue
                         data = line[6:].strip()
                         if data == "[DONE]":
+                            ended = True
                             break
                         started = True
                         for chunk in samples.add(data):
                             yield chunk
                         if samples.all_done:
+                            ended = True
                             break  # stopped here: closing the stream aborts the rest
+                    if not ended:
+                        # The connection closed between two events (the server died): what
+                        # came is not the whole answer.
+                        raise httpx.RemoteProtocolError("the stream ended before it finished")
             except httpx.HTTPError as exc:
                 if started:  # tokens were shown: not safe to ask again elsewhere
                     endpoint.healthy, endpoint.error = False, f"broke off: {_explain(exc)}"

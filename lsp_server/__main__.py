@@ -1,4 +1,4 @@
-"""Command line: serve, complete, context, fix, index, models, doctor, demo."""
+"""Command line: serve, complete, context, fix, index, models, doctor, trust, demo."""
 
 from __future__ import annotations
 
@@ -46,7 +46,15 @@ def _parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run the language server")
     mode = serve.add_mutually_exclusive_group()
     mode.add_argument("--stdio", action="store_true", help="talk over stdin/stdout (default)")
-    mode.add_argument("--tcp", type=_hostport, metavar="HOST:PORT", help="listen on TCP")
+    mode.add_argument(
+        "--tcp", type=_hostport, metavar="HOST:PORT", help="listen on TCP (loopback unless...)"
+    )
+    serve.add_argument(
+        "--allow-remote",
+        action="store_true",
+        help="with --tcp: listen on a non-loopback address; clients must present the token "
+        "in CODER_LSP_TCP_TOKEN as initializationOptions.authToken",
+    )
     serve.add_argument("--profile", help="profile name (see `coder-lsp models`)")
     serve.add_argument("--config", type=Path, help="a coder-lsp.toml settings file")
 
@@ -81,6 +89,11 @@ def _parser() -> argparse.ArgumentParser:
     doctor.add_argument(
         "--config", type=Path, help="a coder-lsp.toml whose engine settings to check"
     )
+
+    trust = sub.add_parser("trust", help="let DIR's settings files set security-sensitive keys")
+    trust.add_argument("directory", type=Path, nargs="?", metavar="DIR", help="default: here")
+    trust.add_argument("--revoke", action="store_true", help="stop trusting DIR")
+    trust.add_argument("--list", action="store_true", dest="show", help="print trusted DIRs")
 
     demo = sub.add_parser("demo", help="a scripted editor session against the real server")
     demo.add_argument("--profile")
@@ -132,6 +145,10 @@ def main(argv: list[str] | None = None) -> int:
         from lsp_server.cli.doctor import run as run_doctor
 
         return run_doctor(args.profile, args.config)
+    if args.command == "trust":
+        from lsp_server.cli.trust import run as run_trust
+
+        return run_trust(args.directory, revoke=args.revoke, show=args.show)
     if args.command == "demo":
         from lsp_server.cli.demo import run as run_demo
 
@@ -143,9 +160,17 @@ def _serve(args: argparse.Namespace) -> int:
     from lsp_server import logs
     from lsp_server.server import build_server
 
+    if args.tcp:
+        from lsp_server import transport
+
+        host, port = args.tcp
+        token, refusal = transport.tcp_token(host, args.allow_remote)
+        if refusal is not None:
+            print(refusal, file=sys.stderr)
+            return 2
     server = build_server(cli_profile=args.profile, config_file=args.config)
     if args.tcp:
-        server.start_tcp(*args.tcp)
+        transport.start_tcp(server, host, port, token)
     else:
         stdin, stdout = logs.protect_stdout()
         server.start_io(stdin, stdout)

@@ -35,15 +35,19 @@ __all__ = [
     "PrivacySettings",
     "ReportSettings",
     "ReviewSettings",
+    "SensitiveKey",
     "Settings",
     "SettingsSource",
     "WorkspaceSettings",
+    "ignored_settings",
     "load_settings",
     "resolve_profile",
+    "sensitive_keys",
     "settings_json_schema",
     "source_from_json",
     "source_from_toml_file",
     "sources_from_workspace",
+    "strip_sensitive",
 ]
 
 logger = logging.getLogger(__name__)
@@ -64,6 +68,18 @@ def _doc(text: str) -> msgspec.Meta:
     return msgspec.Meta(description=text)
 
 
+SENSITIVE_NOTE = " Only from your own settings or a trusted workspace."
+
+
+def _sensitive(text: str, why: str, safe: tuple[object, ...] = ()) -> msgspec.Meta:
+    """A security-sensitive field: an untrusted workspace's files cannot set it (but to one
+    of the `safe` values, which only make things safer). `why`: where code goes, credentials
+    and transport, what gets loaded, or privacy."""
+    return msgspec.Meta(
+        description=text + SENSITIVE_NOTE, extra={"sensitive": why, "safe": list(safe)}
+    )
+
+
 class EngineSettings(
     msgspec.Struct, forbid_unknown_fields=True, rename="camel", kw_only=True, frozen=True
 ):
@@ -71,33 +87,52 @@ class EngineSettings(
 
     backend: Annotated[
         Literal["embedded", "remote"],
-        _doc("'embedded' runs vLLM in this process; 'remote' calls OpenAI-compatible servers."),
+        _sensitive(
+            "'embedded' runs vLLM in this process; 'remote' calls OpenAI-compatible servers.",
+            "where code goes",
+        ),
     ] = "embedded"
     model: Annotated[
-        str | None, _doc("Completion model path or name; overrides the profile's model.")
+        str | None,
+        _sensitive(
+            "Completion model path or name; overrides the profile's model.", "what gets loaded"
+        ),
     ] = None
     edit_model: Annotated[
         str | None,
-        _doc(
+        _sensitive(
             "Fix and test-writing model path or name (an instruction model); overrides the "
-            "profile's edit model."
+            "profile's edit model.",
+            "what gets loaded",
         ),
     ] = None
     endpoints: Annotated[
-        list[str], _doc("Remote backend: base URLs of vLLM OpenAI-compatible servers.")
+        list[str],
+        _sensitive(
+            "Remote backend: base URLs of vLLM OpenAI-compatible servers.", "where code goes"
+        ),
     ] = []
     edit_endpoints: Annotated[
         list[str],
-        _doc(
+        _sensitive(
             "Remote backend: servers of the edit model, when it is served apart from the "
-            "completion model; empty = the same endpoints."
+            "completion model; empty = the same endpoints.",
+            "where code goes",
         ),
     ] = []
     api_key_env: Annotated[
-        str, _doc("Name of the environment variable holding the API key (never the key).")
+        str,
+        _sensitive(
+            "Name of the environment variable holding the API key (never the key).",
+            "credentials and transport",
+        ),
     ] = "CODER_LSP_API_KEY"
     ca_bundle: Annotated[
-        str | None, _doc("Remote backend: a CA bundle (PEM) to trust for https endpoints.")
+        str | None,
+        _sensitive(
+            "Remote backend: a CA bundle (PEM) to trust for https endpoints.",
+            "credentials and transport",
+        ),
     ] = None
     connect_timeout_s: Annotated[
         float, msgspec.Meta(gt=0, description="Remote backend: seconds to connect.")
@@ -108,10 +143,11 @@ class EngineSettings(
     ] = 60.0
     tokenizer: Annotated[
         str | None,
-        _doc(
+        _sensitive(
             "Remote backend: a local directory or hub id with the model's tokenizer files, "
             "for prompt budgeting, or 'endpoint' to ask the server's /tokenize; default: the "
-            "server's model directory when it is on this machine, else the profile's model."
+            "server's model directory when it is on this machine, else the profile's model.",
+            "what gets loaded",
         ),
     ] = None
     max_model_len: Annotated[
@@ -153,7 +189,10 @@ class EngineSettings(
     ] = None
     distributed_executor_backend: Annotated[
         Literal["mp", "ray"] | None,
-        _doc("'mp' for one machine, 'ray' for several (a running Ray cluster); null = vLLM's."),
+        _sensitive(
+            "'mp' for one machine, 'ray' for several (a running Ray cluster); null = vLLM's.",
+            "where code goes",
+        ),
     ] = None
     quantization: Annotated[
         Literal["fp8", "awq", "gptq", "compressed-tensors"] | None,
@@ -168,7 +207,10 @@ class EngineSettings(
     ] = None
     lora_adapters: Annotated[
         dict[str, str],
-        _doc("LoRA adapters to load: name -> local directory (embedded) or served name (remote)."),
+        _sensitive(
+            "LoRA adapters to load: name -> local directory (embedded) or served name (remote).",
+            "what gets loaded",
+        ),
     ] = {}
     max_lora_rank: Annotated[
         PositiveInt | None, _doc("Largest LoRA rank among the adapters; null = vLLM's.")
@@ -289,25 +331,35 @@ class PrivacySettings(
     ] = msgspec.field(default_factory=lambda: list(DEFAULT_EXCLUDE))
     redact: Annotated[
         bool,
-        _doc(
+        _sensitive(
             "Replace secret values (keys, tokens, passwords, private keys) with placeholders "
-            "in everything sent to a model."
+            "in everything sent to a model.",
+            "privacy",
+            (True,),
         ),
     ] = True
     patterns: Annotated[
         dict[str, str],
-        _doc(
+        _sensitive(
             "Extra secret patterns to redact: kind -> regular expression (its first group is "
-            "the secret, else the whole match)."
+            "the secret, else the whole match).",
+            "privacy",
         ),
     ] = {}
     allow: Annotated[
         list[str],
-        _doc("Regular expressions of values never redacted (a detected value matching one whole)."),
+        _sensitive(
+            "Regular expressions of values never redacted (a detected value matching one whole).",
+            "privacy",
+        ),
     ] = []
     mode: Annotated[
         Literal["default", "local-only"],
-        _doc("'local-only' refuses engine endpoints that are not on this machine."),
+        _sensitive(
+            "'local-only' refuses engine endpoints that are not on this machine.",
+            "privacy",
+            ("local-only",),
+        ),
     ] = "default"
 
 
@@ -382,7 +434,8 @@ class Settings(
     """coder-lsp settings."""
 
     profile: Annotated[
-        ProfileName | None, _doc("Named profile (model, template, engine); null = auto.")
+        ProfileName | None,
+        _sensitive("Named profile (model, template, engine); null = auto.", "what gets loaded"),
     ] = None
     engine: Annotated[EngineSettings, _doc("How and where the model runs.")] = msgspec.field(
         default_factory=EngineSettings
@@ -421,6 +474,84 @@ class SettingsSource(msgspec.Struct, frozen=True, kw_only=True):
     """Key spelling used when suggesting names: snake_case for TOML, camelCase for JSON."""
     error: str | None = None
     """Why the source could not be read at all (then ``data`` is empty)."""
+    trusted: bool = True
+    """The user's own (or a trusted workspace's): it may set security-sensitive keys. An
+    untrusted workspace's files may not (see `sensitive_keys`); theirs are ignored."""
+
+
+# --- security-sensitive keys ---------------------------------------------------------------
+
+
+class SensitiveKey(msgspec.Struct, frozen=True):
+    """A setting an untrusted workspace's files cannot set (`_sensitive` fields)."""
+
+    path: tuple[str, ...]
+    """camelCase names from the top, e.g. ("engine", "apiKeyEnv")."""
+    why: str
+    safe: tuple[object, ...] = ()
+    """Values a workspace may still set: they only make things safer."""
+
+    @property
+    def json(self) -> str:
+        return ".".join(self.path)
+
+    @property
+    def toml(self) -> str:
+        return ".".join(_snake(name) for name in self.path)
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<=[a-z0-9])([A-Z])", lambda m: "_" + m.group(1).lower(), name)
+
+
+def sensitive_keys() -> list[SensitiveKey]:
+    """Every security-sensitive setting, in schema order (read from the schema's marks)."""
+    found: list[SensitiveKey] = []
+
+    def walk(struct: mi.StructType, path: tuple[str, ...]) -> None:
+        for field in struct.fields:
+            meta = field.type if isinstance(field.type, mi.Metadata) else None
+            extra = meta.extra if meta is not None and meta.extra else {}
+            inner = _unwrap(field.type)
+            here = (*path, field.encode_name)
+            if "sensitive" in extra:
+                found.append(SensitiveKey(here, extra["sensitive"], tuple(extra.get("safe", ()))))
+            elif isinstance(inner, mi.StructType):
+                walk(inner, here)
+
+    root = mi.type_info(Settings)
+    assert isinstance(root, mi.StructType)
+    walk(root, ())
+    return found
+
+
+def strip_sensitive(data: dict[str, Any]) -> list[str]:
+    """Remove the security-sensitive keys from a source's table (camelCase keys) in place,
+    but for values that only make things safer; the removed keys, dotted."""
+    removed: list[str] = []
+    for key in sensitive_keys():
+        parent: Any = data
+        for name in key.path[:-1]:
+            parent = parent.get(name) if isinstance(parent, dict) else None
+        if not isinstance(parent, dict) or key.path[-1] not in parent:
+            continue
+        if key.safe and parent[key.path[-1]] in key.safe:
+            continue
+        del parent[key.path[-1]]
+        removed.append(key.json)
+    return removed
+
+
+def ignored_settings(sources: list[SettingsSource]) -> dict[str, list[str]]:
+    """For each untrusted source, the security-sensitive keys it sets that are ignored."""
+    ignored: dict[str, list[str]] = {}
+    for source in sources:
+        if source.trusted or source.error is not None:
+            continue
+        removed = strip_sensitive(_normalise(source.data, (), []))
+        if removed:
+            ignored[source.name] = removed
+    return ignored
 
 
 # --- loading -------------------------------------------------------------------------------
@@ -452,17 +583,23 @@ def load_settings(sources: list[SettingsSource]) -> tuple[Settings, list[str]]:
     return settings, errors
 
 
-def sources_from_workspace(root: Path) -> list[SettingsSource]:
-    """The workspace's sources in merge order: ``pyproject.toml``, then ``coder-lsp.toml``."""
+def sources_from_workspace(root: Path, *, trusted: bool = False) -> list[SettingsSource]:
+    """The workspace's sources in merge order: ``pyproject.toml``, then ``coder-lsp.toml``.
+
+    They are the repository author's words: unless the user trusts the workspace, they cannot
+    set security-sensitive keys (where code goes, which credential, what gets loaded, less
+    privacy); those are ignored (`ignored_settings` says which)."""
     sources: list[SettingsSource] = []
     pyproject = root / "pyproject.toml"
     if pyproject.is_file():
         source = source_from_toml_file(pyproject, name=f"pyproject.toml [tool.{TOOL_TABLE}]")
         if source.error is not None or source.data:
-            sources.append(source)
+            sources.append(msgspec.structs.replace(source, trusted=trusted))
     own = root / f"{TOOL_TABLE}.toml"
     if own.is_file():
-        sources.append(source_from_toml_file(own, name=own.name))
+        sources.append(
+            msgspec.structs.replace(source_from_toml_file(own, name=own.name), trusted=trusted)
+        )
     return sources
 
 
@@ -546,6 +683,8 @@ def _validate_source(source: SettingsSource) -> tuple[dict[str, Any], list[str]]
     """The source's valid part (camelCase keys) and messages for what was dropped."""
     errors: list[str] = []
     data = _normalise(source.data, (), errors)
+    if not source.trusted:
+        strip_sensitive(data)
     _drop_bad_expressions(data, errors)
     for _ in range(_count_keys(data) + 1):
         try:
@@ -736,12 +875,19 @@ def _count_keys(table: Mapping[str, Any]) -> int:
     return sum(1 + (_count_keys(v) if isinstance(v, dict) else 0) for v in table.values())
 
 
-def _deep_merge(into: dict[str, Any], new: Mapping[str, Any]) -> None:
-    """Merge ``new`` over ``into`` in place: tables key by key, anything else replaced."""
+_UNION_LISTS = {("privacy", "exclude")}
+"""Lists every source adds to instead of replacing: no source can un-exclude a file."""
+
+
+def _deep_merge(into: dict[str, Any], new: Mapping[str, Any], path: tuple[str, ...] = ()) -> None:
+    """Merge ``new`` over ``into`` in place: tables key by key, `_UNION_LISTS` joined,
+    anything else replaced."""
     for key, value in new.items():
         old = into.get(key)
         if isinstance(old, dict) and isinstance(value, dict):
-            _deep_merge(old, value)
+            _deep_merge(old, value, (*path, key))
+        elif (*path, key) in _UNION_LISTS and isinstance(old, list) and isinstance(value, list):
+            into[key] = [*old, *(v for v in value if v not in old)]
         else:
             into[key] = _copy(value)
 

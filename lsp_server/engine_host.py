@@ -143,7 +143,11 @@ class EngineHost:
             if self.stopped:
                 return EngineState(EngineStatus.STOPPED, "", self.model)
             return EngineState(EngineStatus.STARTING, "waiting to start", self.model)
-        return self.engine.state
+        state = self.engine.state
+        if state.status is EngineStatus.READY and self.tokenizer is None:
+            # Ready only once completions can be made: the tokenizer loads after the engine.
+            return EngineState(EngineStatus.STARTING, "loading the tokenizer", state.model)
+        return state
 
     @property
     def ready(self) -> bool:

@@ -18,11 +18,12 @@ from pygls.protocol.language_server import lsp_method
 
 from engine import EngineState, EngineStatus
 from engine.profiles import auto_profile, cache_root
-from lsp_server import __version__
+from lsp_server import __version__, trust
 from lsp_server.completion.pipeline import Reuse
 from lsp_server.config import (
     Settings,
     SettingsSource,
+    ignored_settings,
     load_settings,
     resolve_profile,
     source_from_json,
@@ -41,6 +42,10 @@ log = logging.getLogger(__name__)
 PROGRESS_TOKEN = "coder-lsp/engine"
 INDEX_PROGRESS_TOKEN = "coder-lsp/index"
 STATUS_NOTIFICATION = "coderLsp/status"
+WORKSPACE_TRUSTED = "workspaceTrusted"
+"""initializationOptions key: the editor trusts the workspace (VS Code's Workspace Trust)."""
+AUTH_TOKEN = "authToken"
+"""initializationOptions key: the token a TCP client presents (`serve --tcp`)."""
 COMPLETION_LOG_SIZE = 4096
 FIX_LOG_SIZE = 256
 
@@ -72,6 +77,9 @@ class CoderLanguageServer(LanguageServer):
         self.root: Path | None = None
         self.init_options: Any = None
         self.client_settings: Any = None
+        self.client_trusts_workspace = False
+        self.trust_notices: set[str] = set()
+        """Untrusted-workspace messages already shown (each once a session)."""
         self.settings = Settings()
         self.host: EngineHost | None = None
         self.workspace_service: WorkspaceService | None = None
@@ -93,11 +101,21 @@ class CoderLanguageServer(LanguageServer):
 
     # settings -------------------------------------------------------------------------------
 
+    def workspace_trusted(self) -> bool:
+        """Whether the workspace's settings files may set security-sensitive keys."""
+        return self.root is not None and (
+            self.client_trusts_workspace or trust.is_trusted(self.root)
+        )
+
     def settings_sources(self) -> list[SettingsSource]:
-        """Every source in increasing precedence."""
+        """Every source in increasing precedence: the user's config file, the workspace's
+        files (trusted or not), `--config`, initializationOptions, didChangeConfiguration."""
         sources: list[SettingsSource] = []
+        user_file = trust.user_settings_file()
+        if user_file.is_file():
+            sources.append(source_from_toml_file(user_file))
         if self.root is not None:
-            sources += sources_from_workspace(self.root)
+            sources += sources_from_workspace(self.root, trusted=self.workspace_trusted())
         if self.config_file is not None:
             sources.append(source_from_toml_file(self.config_file))
         if self.init_options is not None:
@@ -108,7 +126,15 @@ class CoderLanguageServer(LanguageServer):
 
     def reload_settings(self) -> None:
         """Recompute settings; each error is shown to the user, defaults stay in force."""
-        self.settings, errors = load_settings(self.settings_sources())
+        sources = self.settings_sources()
+        self.settings, errors = load_settings(sources)
+        ignored = ignored_settings(sources)
+        if ignored and self.root is not None:
+            notice = trust.ignored_message(self.root, ignored)
+            log.warning("%s", notice)
+            if notice not in self.trust_notices:
+                self.trust_notices.add(notice)
+                self.show(notice, types.MessageType.Warning)
         self.reuse.cache.clear()  # suggestions made under other settings
         privacy = self.settings.privacy
         redactor_for(privacy.redact, privacy.patterns, privacy.allow)  # loads the catalog now

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +21,9 @@ ROOT = Path(__file__).resolve().parent.parent
 CACHE = Path(os.environ.get("CODER_LSP_CACHE_DIR", ROOT / ".cache" / "coder-lsp"))
 
 os.environ["CODER_LSP_CACHE_DIR"] = str(CACHE)
+# The tests' own user configuration (no trusted workspaces, no user settings): a developer's
+# ~/.config/coder-lsp must not change what the tests see.
+os.environ["CODER_LSP_CONFIG_DIR"] = tempfile.mkdtemp(prefix="coder-lsp-config-")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
 

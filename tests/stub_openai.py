@@ -76,12 +76,18 @@ class _Handler(BaseHTTPRequestHandler):
             text = self.server.reply(str(body.get("prompt", "")))
             n = int(body.get("n", 1))
             if body.get("stream"):
+                truncate = self.server.truncate
                 events = []
                 for i in range(n):
-                    choice = {"index": i, "text": text, "finish_reason": "stop"}
+                    choice = {
+                        "index": i,
+                        "text": text,
+                        "finish_reason": None if truncate else "stop",
+                    }
                     events.append({"id": "cmpl-stub", "choices": [choice]})
                 stream = "".join(f"data: {json.dumps(e)}\n\n" for e in events)
-                self._send(200, (stream + "data: [DONE]\n\n").encode(), "text/event-stream")
+                end = "" if truncate else "data: [DONE]\n\n"
+                self._send(200, (stream + end).encode(), "text/event-stream")
             else:
                 choices = [{"index": i, "text": text, "finish_reason": "stop"} for i in range(n)]
                 self._send(200, json.dumps({"id": "cmpl-stub", "choices": choices}).encode())
@@ -96,6 +102,7 @@ class _Server(ThreadingHTTPServer):
         super().__init__(("127.0.0.1", 0), _Handler)
         self.model = model
         self.reply = reply
+        self.truncate = False
         self.requests: list[Recorded] = []
         self.lock = threading.Lock()
 
@@ -107,6 +114,15 @@ class StubOpenAI:
         self._server = _Server(model, reply)
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}/v1"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def truncate(self) -> bool:
+        """Streams end without a finish and without `[DONE]` (a server dying mid-answer)."""
+        return self._server.truncate
+
+    @truncate.setter
+    def truncate(self, value: bool) -> None:
+        self._server.truncate = value
 
     @property
     def requests(self) -> list[Recorded]:

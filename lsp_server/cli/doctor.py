@@ -11,9 +11,10 @@ from pathlib import Path
 
 from engine.machine import EngineConfigError, cpu_features, model_uses_mla, plan_engine
 from engine.profiles import Profile, auto_profile, cache_root, get_profile, has_cuda_gpu
-from lsp_server import __version__
-from lsp_server.cli.output import err, out
-from lsp_server.config import Settings, load_settings, source_from_toml_file
+from lsp_server import __version__, trust
+from lsp_server.cli.output import out
+from lsp_server.cli.workspace import load_for
+from lsp_server.config import Settings, ignored_settings, sources_from_workspace
 from lsp_server.engine_host import engine_options
 
 
@@ -80,11 +81,10 @@ def _privacy_lines(settings: Settings) -> list[str]:
 def run(profile: str | None, config: Path | None = None) -> int:
     problems: list[str] = []
     name = profile or os.environ.get("CODER_LSP_PROFILE") or auto_profile()
-    settings = Settings()
-    if config is not None:
-        settings, errors = load_settings([source_from_toml_file(config)])
-        for error in errors:
-            err(f"coder-lsp: settings: {error}")
+    root = Path.cwd()
+    settings = load_for(root, config)
+    trusted = trust.is_trusted(root)
+    ignored = ignored_settings(sources_from_workspace(root, trusted=trusted))
     cpu = cpu_features()
     lines = [
         f"coder-lsp {__version__} on Python {platform.python_version()} ({sys.executable})",
@@ -119,6 +119,11 @@ def run(profile: str | None, config: Path | None = None) -> int:
         if vllm_dist and p.name.startswith("deepseek") and _version("vllm") is None:
             problems.append(f"profile {p.name} needs the GPU build of vLLM ('coder-lsp[gpu]')")
     lines += _privacy_lines(settings)
+    lines.append(
+        f"workspace: {root} ({'trusted' if trusted else 'not trusted'}: `coder-lsp trust`)"
+    )
+    if ignored:
+        problems.append(trust.ignored_message(root, ignored))
     lines.append(f"cache: {cache_root()}")
     for line in lines:
         out(line)

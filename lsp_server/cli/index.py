@@ -8,7 +8,7 @@ from pathlib import Path
 
 from engine.profiles import cache_root
 from lsp_server.cli.output import err, out
-from lsp_server.config import load_settings, sources_from_workspace
+from lsp_server.cli.workspace import load_for
 from lsp_server.workspace.service import WorkspaceService
 
 
@@ -17,9 +17,7 @@ def run(directory: Path) -> int:
     if not directory.is_dir():
         err(f"coder-lsp index: {directory} is not a directory")
         return 2
-    settings, errors = load_settings(sources_from_workspace(directory))
-    for error in errors:
-        err(f"coder-lsp: settings: {error}")
+    settings = load_for(directory.resolve(), None)
     index = WorkspaceService([directory.resolve()], settings, cache_root() / "index").index
     last = 0.0
 

@@ -5,9 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from engine.profiles import auto_profile, cache_root
+from lsp_server import trust
 from lsp_server.cli.output import err
 from lsp_server.config import (
     Settings,
+    SettingsSource,
+    ignored_settings,
     load_settings,
     resolve_profile,
     source_from_toml_file,
@@ -44,13 +47,32 @@ def settings_for(path: Path, workspace: Path | None, config: Path | None) -> tup
     root = (workspace or Path.cwd()).resolve()
     if not path.is_relative_to(root):
         root = path.parent
-    sources = sources_from_workspace(root)
+    return root, load_for(root, config)
+
+
+def user_sources() -> list[SettingsSource]:
+    """The user's own settings file, when there is one."""
+    user_file = trust.user_settings_file()
+    return [source_from_toml_file(user_file)] if user_file.is_file() else []
+
+
+def load_for(root: Path, config: Path | None) -> Settings:
+    """Settings for a command run in workspace `root`: the user's file, the workspace's files
+    (their security-sensitive keys only when the workspace is trusted), `--config`. Errors
+    and ignored keys are printed to stderr."""
+    sources = [
+        *user_sources(),
+        *sources_from_workspace(root, trusted=trust.is_trusted(root)),
+    ]
     if config is not None:
         sources.append(source_from_toml_file(config))
     settings, errors = load_settings(sources)
     for error in errors:
         err(f"coder-lsp: settings: {error}")
-    return root, settings
+    ignored = ignored_settings(sources)
+    if ignored:
+        err(trust.ignored_message(root, ignored))
+    return settings
 
 
 def indexed_workspace(root: Path, settings: Settings, command: str) -> WorkspaceService:

@@ -10,7 +10,7 @@ from lsprotocol import types
 from pygls.uris import to_fs_path
 
 from lsp_server.features import test_results
-from lsp_server.server import CoderLanguageServer
+from lsp_server.server import AUTH_TOKEN, WORKSPACE_TRUSTED, CoderLanguageServer
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +36,14 @@ def register(server: CoderLanguageServer) -> None:
     @server.feature(types.INITIALIZE)
     def initialize(ls: CoderLanguageServer, params: types.InitializeParams) -> None:
         ls.root = _root(params)
-        ls.init_options = params.initialization_options
+        options = params.initialization_options
+        if isinstance(options, dict):
+            # Not settings: what the client says of the workspace (and the TCP token, checked
+            # and removed by the transport before this point).
+            options = dict(options)
+            ls.client_trusts_workspace = options.pop(WORKSPACE_TRUSTED, None) is True
+            options.pop(AUTH_TOKEN, None)
+        ls.init_options = options
         ls.reload_settings()
 
     @server.feature(types.INITIALIZED)

@@ -25,6 +25,7 @@ from lsp_server.fixes.failures import (
     parse_junit,
     parse_log,
 )
+from lsp_server.workspace.walk import inside
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +56,7 @@ class ReportStore:
         self, roots: Sequence[Path], settings: ReportSettings, exclude: Sequence[str] = ()
     ) -> None:
         self.roots = [Path(os.path.abspath(r)) for r in roots]
+        self._real_roots = [os.path.realpath(r) for r in self.roots]
         self._reports = pathspec.GitIgnoreSpec.from_lines(settings.reports)
         self._logs = pathspec.GitIgnoreSpec.from_lines(settings.logs)
         self._resolver = FrameResolver(self.roots, exclude)
@@ -70,9 +72,10 @@ class ReportStore:
         return None
 
     def kind(self, path: str) -> str | None:
-        """ "junit" or "log" when `path` is a report file the settings name, else None."""
+        """ "junit" or "log" when `path` is a report file the settings name, else None (also
+        for a link that leads outside the workspace: its target is not the workspace's)."""
         rel = self._relative(os.path.abspath(path))
-        if rel is None:
+        if rel is None or not any(inside(os.path.realpath(path), r) for r in self._real_roots):
             return None
         if self._reports.match_file(rel):
             return "junit"

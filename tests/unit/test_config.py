@@ -117,13 +117,16 @@ def test_toml_files_from_workspace(tmp_path: Path) -> None:
         "[tool.coder-lsp.completion]\nmax_tokens = 10\ntemperature = 0.2\n"
     )
     (tmp_path / "coder-lsp.toml").write_text("[completion]\nmax_tokens = 20\n")
-    sources = sources_from_workspace(tmp_path)
+    sources = sources_from_workspace(tmp_path, trusted=True)
     assert [s.name for s in sources] == ["pyproject.toml [tool.coder-lsp]", "coder-lsp.toml"]
     settings, errors = load_settings(sources)
     assert errors == []
     assert settings.profile == "cpu-small"
     assert settings.completion.max_tokens == 20
     assert settings.completion.temperature == 0.2
+    # Untrusted (the default), the profile (what gets loaded) is not the workspace's to pick.
+    untrusted, errors = load_settings(sources_from_workspace(tmp_path))
+    assert errors == [] and untrusted.profile is None and untrusted.completion.max_tokens == 20
 
 
 def test_workspace_without_settings(tmp_path: Path) -> None:

@@ -216,15 +216,16 @@ def test_cli_prints_the_exact_prompt(
     model = tmp_path / "model"
     model.mkdir()
     raw_tokenizer.save(str(model / "tokenizer.json"))
-    (repo / "coder-lsp.toml").write_text(
-        f'profile = "deepseek-v2-lite"\n[engine]\nmodel = "{model}"\n'
-        "[completion]\ncontext_tokens = 300\n"
-    )
+    # The profile and model are the user's to choose (--config), not the workspace's.
+    user = tmp_path / "mine.toml"
+    user.write_text(f'profile = "deepseek-v2-lite"\n[engine]\nmodel = "{model}"\n')
+    (repo / "coder-lsp.toml").write_text("[completion]\ncontext_tokens = 300\n")
     monkeypatch.setenv("CODER_LSP_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("CODER_LSP_CONFIG_DIR", str(tmp_path / "user-config"))
     monkeypatch.delenv("CODER_LSP_PROFILE", raising=False)
     main = repo / "app" / "main.py"
     main.write_text(MAIN.replace("    total = compute_total(invoice.items)\n", "    \n"))
-    rc = context_cli.run(main, 6, 5, repo, None, None)
+    rc = context_cli.run(main, 6, 5, repo, None, user)
     out, err = capsys.readouterr()
     assert rc == 0, err
     begin, hole, end = DEEPSEEK.markers()

@@ -48,3 +48,26 @@ def test_a_server_error_event_is_an_engine_error() -> None:
         samples.add(json.dumps({"error": {"message": "boom"}}))
     with pytest.raises(EngineError, match="unreadable"):
         samples.add("{not json")
+
+
+async def test_a_stream_that_ends_before_it_finished_is_an_error() -> None:
+    """A server that dies between two events closes the connection cleanly: what came is not
+    the whole answer, and must not be taken for it."""
+    from engine import EngineStatus
+    from tests.stub_openai import StubOpenAI
+
+    with StubOpenAI(reply=lambda prompt: "partial answer") as stub:
+        engine = RemoteEngine(RemoteOptions(endpoints=(stub.url,), model="tiny-moe"))
+        await engine.start()
+        try:
+            assert engine.state.status is EngineStatus.READY
+            request = GenerationRequest(prompt="x", max_tokens=8)
+            assert [c async for c in engine.generate(request)][-1].finished
+            stub.truncate = True
+            ended = r"broke off: .*the stream ended before it finished"
+            with pytest.raises(EngineError, match=ended):
+                async for _ in engine.generate(request):
+                    pass
+            assert engine.request_log()[-1].status == "failed"
+        finally:
+            await engine.shutdown()

@@ -162,7 +162,12 @@ class Controller {
       outputChannel: this.output,
       traceOutputChannel: this.traceOutput,
       revealOutputChannelOn: RevealOutputChannelOn.Never,
-      initializationOptions: () => this.serverSettings(),
+      // The extension runs only in trusted workspaces (package.json: untrustedWorkspaces), and
+      // says so: the workspace's own coder-lsp.toml may then set security-sensitive keys.
+      initializationOptions: () => ({
+        ...this.serverSettings(),
+        workspaceTrusted: vscode.workspace.isTrusted,
+      }),
       middleware: {
         workspace: {
           configuration: async (params, token, next) => this.configuration(params, token, next),
