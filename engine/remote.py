@@ -122,10 +122,18 @@ class _Samples:
             event = json.loads(data)
         except ValueError as exc:
             raise EngineError(f"unreadable stream event: {data[:200]}") from exc
+        if not isinstance(event, dict):
+            raise EngineError(f"unreadable stream event: {data[:200]}")
         if "error" in event:
             raise EngineError(f"the server reported: {event['error']}")
+        try:
+            return self._choices(event.get("choices") or [])
+        except (TypeError, ValueError, AttributeError) as exc:
+            raise EngineError(f"unreadable stream event: {data[:200]}") from exc
+
+    def _choices(self, choices: list[dict[str, Any]]) -> list[GenerationChunk]:
         out: list[GenerationChunk] = []
-        for choice in event.get("choices", []):
+        for choice in choices:
             i = int(choice.get("index", 0))
             if i in self.done:
                 continue

@@ -23,6 +23,7 @@ from engine import (
     GenerationRequest,
     RequestLog,
     RequestRecord,
+    reaper,
 )
 from engine.machine import EngineConfigError, EnginePlan, cpu_features, plan_engine, uses_mla
 from engine.machine import model_config as read_model_config
@@ -33,6 +34,28 @@ log = logging.getLogger(__name__)
 Progress = Callable[[str, float], None]
 
 REQUEST_LOG_SIZE = 64
+WATCH_INTERVAL_S = 1.0
+"""How often a running engine checks that its engine-core process is alive."""
+ENGINE_DIED = "the engine process stopped"
+
+
+class _EngineDeathOneLine(logging.Filter):
+    """vLLM logs a traceback from its output handler when the engine core dies; the engine
+    reports the death itself (state FAILED, one line): keep one line here too."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if exc is not None and type(exc).__name__ == "EngineDeadError":
+            record.msg, record.args = "%s (%s)", (record.getMessage(), ENGINE_DIED)
+            record.exc_info, record.exc_text = None, None
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return True
+
+
+def _quiet_engine_death() -> None:
+    logger = logging.getLogger("vllm.v1.engine.async_llm")
+    if not any(isinstance(f, _EngineDeathOneLine) for f in logger.filters):
+        logger.addFilter(_EngineDeathOneLine())
 
 
 def engine_args(
@@ -149,11 +172,15 @@ class EmbeddedVLLMEngine:
         *,
         progress: Progress | None = None,
         prepare: Callable[[Progress | None], str] | None = None,
+        on_change: Callable[[EngineState], None] | None = None,
     ) -> None:
         self._model = model
         self._options = options or EngineOptions()
         self._progress = progress
         self._prepare = prepare
+        self._on_change = on_change
+        self._watch: asyncio.Task[None] | None = None
+        self._stopping = False
         self._llm: Any = None
         self._state = EngineState(EngineStatus.STARTING, "not started", model)
         self._log = RequestLog(REQUEST_LOG_SIZE)
@@ -198,6 +225,7 @@ class EmbeddedVLLMEngine:
                 raise
             return
         self._state = EngineState(EngineStatus.READY, "", self._model)
+        self._watch = asyncio.get_running_loop().create_task(self._watch_engine())
         seconds = time.monotonic() - started
         self._report(f"ready in {seconds:.1f} s", 1.0)
         _trace_start(self._model, self._plan, seconds)
@@ -230,7 +258,33 @@ class EmbeddedVLLMEngine:
             os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", f"{self._options.cpu_kv_cache_gib:g}")
         args = engine_args(self._model, self._options, cpu=cpu, plan=self._plan)
         self._report(f"starting vLLM engine for {self._model}", 0.4)
+        _quiet_engine_death()
+        before = {p.pid for p in reaper.descendants()}
         self._llm = AsyncLLM.from_engine_args(AsyncEngineArgs(**args))
+        # The engine core and its workers: stopped by a watchdog should this process die
+        # without shutting them down (vLLM leaves them running otherwise).
+        reaper.guard(p for p in reaper.descendants() if p.pid not in before)
+
+    async def _watch_engine(self) -> None:
+        """Notice the engine-core process dying even while no request runs (vLLM marks the
+        engine dead; requests would fail one by one otherwise)."""
+        while not self._stopping:
+            await asyncio.sleep(WATCH_INTERVAL_S)
+            llm = self._llm
+            if llm is None or self._stopping:
+                return
+            if llm.errored:
+                self._died(ENGINE_DIED)
+                return
+
+    def _died(self, reason: str) -> None:
+        """The engine is dead: FAILED, and whoever watches is told (once)."""
+        if self._stopping or self._state.status is EngineStatus.FAILED:
+            return
+        self._state = EngineState(EngineStatus.FAILED, reason, self._model)
+        log.error("engine: %s", reason)
+        if self._on_change is not None:
+            self._on_change(self._state)
 
     def _discard(self) -> None:
         llm, self._llm = self._llm, None
@@ -282,8 +336,8 @@ class EmbeddedVLLMEngine:
                     status = "finished"
         except EngineDeadError as exc:
             status = "failed"
-            self._state = EngineState(EngineStatus.FAILED, f"engine died: {exc}", self._model)
-            raise EngineError(str(exc)) from exc
+            self._died(ENGINE_DIED)
+            raise EngineError(ENGINE_DIED) from exc
         except (asyncio.CancelledError, GeneratorExit):
             raise
         except Exception as exc:
@@ -320,7 +374,21 @@ class EmbeddedVLLMEngine:
 
     async def shutdown(self) -> None:
         """Stop the engine core process; safe to call more than once."""
+        self._stopping = True
+        watch, self._watch = self._watch, None
+        if watch is not None:
+            watch.cancel()
         llm, self._llm = self._llm, None
         if llm is not None:
+            # The output handler first: it would report the engine core's exit as an error.
+            handler = getattr(llm, "output_handler", None)
+            loop = asyncio.get_running_loop()
+            if (
+                isinstance(handler, asyncio.Task)
+                and handler.get_loop() is loop
+                and not handler.done()
+            ):
+                handler.cancel()
+                await asyncio.wait([handler], timeout=1.0)
             await asyncio.to_thread(llm.shutdown)
         self._state = EngineState(EngineStatus.STOPPED, "", self._model)

@@ -178,6 +178,7 @@ class EngineHost:
             engine_options(self.profile, self.settings),
             progress=progress,
             prepare=lambda p: prepare_model(model, p),
+            on_change=self.on_state,
         )
 
     def problems(self) -> list[str]:

@@ -44,6 +44,30 @@ class EditorLogHandler(logging.Handler):
             loop.call_soon_threadsafe(self._send, params)
 
 
+class ExpectedErrors(logging.Filter):
+    """pygls logs a traceback for every error a handler raises; for the errors that answer
+    what the editor sent (invalid params, content modified, a cancelled request) that is noise
+    on every stray keystroke: keep one line."""
+
+    CODES = frozenset({-32602, -32801, -32800})
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        with contextlib.suppress(Exception):  # a filter must never stop what logged
+            self._shorten(record)
+        return True
+
+    def _shorten(self, record: logging.LogRecord) -> None:
+        exc = record.exc_info[1] if record.exc_info else None
+        code = getattr(exc, "code", None)
+        if exc is not None and code in self.CODES:
+            original = record.getMessage()
+            record.msg = "%s: %s"
+            record.args = (original, f"{type(exc).__name__}: {exc}")
+            record.exc_info = None
+            record.exc_text = None
+            record.levelno, record.levelname = logging.INFO, "INFO"
+
+
 def set_level(level: str) -> None:
     """The server's log level; pygls' record of every message sent and received (large, on
     every keystroke) only at debug."""
@@ -58,6 +82,10 @@ def configure(level: str = "info") -> None:
     os.environ.setdefault("VLLM_CONFIGURE_LOGGING", "0")
     root = logging.getLogger()
     set_level(level)
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per HTTP request otherwise
+    pygls_rpc = logging.getLogger("pygls.protocol.json_rpc")
+    if not any(isinstance(f, ExpectedErrors) for f in pygls_rpc.filters):
+        pygls_rpc.addFilter(ExpectedErrors())
     if not any(getattr(h, "_coder_lsp", False) for h in root.handlers):
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter(FORMAT))

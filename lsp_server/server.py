@@ -6,6 +6,10 @@ import asyncio
 import contextlib
 import logging
 import os
+import signal
+import sys
+import threading
+import time
 from collections import deque
 from collections.abc import Generator
 from pathlib import Path
@@ -18,7 +22,7 @@ from pygls.protocol.language_server import lsp_method
 
 from engine import EngineState, EngineStatus
 from engine.profiles import auto_profile, cache_root
-from lsp_server import __version__, trust
+from lsp_server import __version__, rpc, trust
 from lsp_server.completion.pipeline import Reuse
 from lsp_server.config import (
     Settings,
@@ -34,6 +38,7 @@ from lsp_server.engine_host import EngineHost
 from lsp_server.fixes.reports import ReportStore
 from lsp_server.logs import EditorLogHandler, set_level
 from lsp_server.privacy.redact import redactor_for
+from lsp_server.workspace.documents import DocumentTrees
 from lsp_server.workspace.service import WorkspaceService
 from lsp_server.workspace.watcher import Watcher
 
@@ -47,6 +52,10 @@ WORKSPACE_TRUSTED = "workspaceTrusted"
 AUTH_TOKEN = "authToken"
 """initializationOptions key: the token a TCP client presents (`serve --tcp`)."""
 COMPLETION_LOG_SIZE = 4096
+RESTART_MAX_DELAY_S = 30.0
+STABLE_S = 60.0
+"""An engine that ran this long before it died starts its restart backoff over."""
+PARENT_CHECK_S = 1.0
 FIX_LOG_SIZE = 256
 
 
@@ -66,6 +75,30 @@ class _Utf16Protocol(LanguageServerProtocol):
             general.position_encodings = [types.PositionEncodingKind.Utf16]
         return (yield from super().lsp_initialize(params))
 
+    # Document sync: the server keeps its own model (`CoderLanguageServer.documents`, LSP line
+    # breaks, clamped positions, spliced edits), so pygls' copy is not kept at all.
+
+    @lsp_method(types.TEXT_DOCUMENT_DID_OPEN)
+    def lsp_text_document__did_open(
+        self, params: types.DidOpenTextDocumentParams
+    ) -> Generator[Any, Any, None]:
+        if (handler := self.fm.features.get(types.TEXT_DOCUMENT_DID_OPEN)) is not None:
+            yield handler, (params,), None
+
+    @lsp_method(types.TEXT_DOCUMENT_DID_CHANGE)
+    def lsp_text_document__did_change(
+        self, params: types.DidChangeTextDocumentParams
+    ) -> Generator[Any, Any, None]:
+        if (handler := self.fm.features.get(types.TEXT_DOCUMENT_DID_CHANGE)) is not None:
+            yield handler, (params,), None
+
+    @lsp_method(types.TEXT_DOCUMENT_DID_CLOSE)
+    def lsp_text_document__did_close(
+        self, params: types.DidCloseTextDocumentParams
+    ) -> Generator[Any, Any, None]:
+        if (handler := self.fm.features.get(types.TEXT_DOCUMENT_DID_CLOSE)) is not None:
+            yield handler, (params,), None
+
 
 class CoderLanguageServer(LanguageServer):
     """coder-lsp's server state: settings sources, the engine host, requests in flight."""
@@ -82,6 +115,8 @@ class CoderLanguageServer(LanguageServer):
         """Untrusted-workspace messages already shown (each once a session)."""
         self.settings = Settings()
         self.host: EngineHost | None = None
+        self.documents = DocumentTrees()
+        """The open documents: the one model of their text, version and tree."""
         self.workspace_service: WorkspaceService | None = None
         self.inflight: dict[int, asyncio.Task[Any]] = {}
         """Completion requests being served, by id of their task."""
@@ -98,6 +133,41 @@ class CoderLanguageServer(LanguageServer):
         self.log_handler = EditorLogHandler(self.window_log_message)
         self._engine_task: asyncio.Task[None] | None = None
         self._engine_loads = 0
+        self._restart_task: asyncio.Task[None] | None = None
+        self._restart_failures = 0
+        self._ready_since = 0.0
+        self._closed = False
+        self._exit_task: asyncio.Task[None] | None = None
+        self._parent_watch: asyncio.Task[None] | None = None
+
+    # transport ------------------------------------------------------------------------------
+
+    def start_io(self, stdin: Any = None, stdout: Any = None) -> None:
+        """Serve over stdin/stdout with the hardened loop (`rpc.serve`): every request gets
+        an answer, what cannot be read included. Ends at end of input (the editor is gone)."""
+        from pygls.io_ import StdinAsyncReader, StdoutWriter
+
+        self._stop_event = threading.Event()
+        reader = StdinAsyncReader(stdin or sys.stdin.buffer, self.thread_pool)
+        self.protocol.set_writer(StdoutWriter(stdout or sys.stdout.buffer))
+
+        async def serve() -> None:
+            assert self._stop_event is not None
+            self.exit_on_signals()
+            try:
+                await rpc.serve(reader, self.protocol, self._stop_event)
+            finally:
+                # The editor is gone or said exit: no engine process may outlive the server.
+                await self.close("end of input")
+
+        try:
+            asyncio.run(serve())
+        except BrokenPipeError:
+            log.error("the editor's end of the pipe is gone; shutting down")
+        except (KeyboardInterrupt, SystemExit):
+            pass
+        finally:
+            self.shutdown()  # type: ignore[no-untyped-call]
 
     # settings -------------------------------------------------------------------------------
 
@@ -167,10 +237,33 @@ class CoderLanguageServer(LanguageServer):
         )
 
     def engine_state_changed(self, state: EngineState) -> None:
-        """A running engine changed state (a remote endpoint went down or came back)."""
+        """A running engine changed state: a remote endpoint went down or came back (the
+        remote engine recovers by itself), or the embedded engine's process died (restarted
+        here, with a growing pause between attempts)."""
         self.publish_state(state)
-        if state.status is EngineStatus.FAILED:
+        if state.status is not EngineStatus.FAILED:
+            return
+        host = self.host
+        if host is None or host.remote:
             self.show(f"coder-lsp: {state.reason}", types.MessageType.Warning)
+            return
+        if self._restart_task is not None and not self._restart_task.done():
+            return
+        now = time.monotonic()
+        if now - self._ready_since > STABLE_S:
+            self._restart_failures = 0  # it had run well: start the backoff over
+        self._restart_failures += 1
+        delay = min(RESTART_MAX_DELAY_S, 2.0 ** (self._restart_failures - 1))
+        self.show(
+            f"coder-lsp: the engine stopped ({state.reason}); restarting it in {delay:g} s",
+            types.MessageType.Warning,
+        )
+        self._restart_task = asyncio.get_running_loop().create_task(self._restart_after(delay))
+
+    async def _restart_after(self, delay: float) -> None:
+        await asyncio.sleep(delay)
+        log.info("restarting the engine (attempt %d)", self._restart_failures)
+        await self.restart_engine()
 
     # engine ---------------------------------------------------------------------------------
 
@@ -213,6 +306,7 @@ class CoderLanguageServer(LanguageServer):
             self.end_progress(token, end)
         self.publish_state(state)
         if state.status is EngineStatus.READY:
+            self._ready_since = time.monotonic()
             log.info("engine ready: %s (%s)", host.profile.name, host.model)
             for warning in host.warnings:
                 self.show(f"coder-lsp: {warning}", types.MessageType.Warning)
@@ -245,7 +339,9 @@ class CoderLanguageServer(LanguageServer):
     def start_workspace(self) -> None:
         """Create the workspace model now; index the folders in the background."""
         roots = [self.root] if self.root is not None else []
-        self.workspace_service = WorkspaceService(roots, self.settings, cache_root() / "index")
+        self.workspace_service = WorkspaceService(
+            roots, self.settings, cache_root() / "index", trees=self.documents
+        )
         asyncio.get_running_loop().create_task(self._index_workspace(self.workspace_service))
 
     async def _index_workspace(self, service: WorkspaceService) -> None:
@@ -272,10 +368,73 @@ class CoderLanguageServer(LanguageServer):
             log.error("indexing failed", exc_info=True)
         if progress:
             self.end_progress(INDEX_PROGRESS_TOKEN, message)
+        if service.index.cache_error:
+            self.show(
+                f"coder-lsp: index cache off ({service.index.cache_error}); "
+                "the index is rebuilt on each start",
+                types.MessageType.Warning,
+            )
 
     async def restart_engine(self) -> None:
         await self.stop_engine()
-        self.start_engine()
+        if not self._closed:
+            self.start_engine()
+
+    async def close(self, reason: str = "") -> None:
+        """Stop everything the server runs: requests, generations, the index, the watchers,
+        every engine process. For `shutdown`, the end of input and the editor's death; safe
+        to call more than once."""
+        if self._closed:
+            return
+        self._closed = True
+        if reason:
+            log.info("closing: %s", reason)
+        if self._restart_task is not None:
+            self._restart_task.cancel()
+        for task in list(self.inflight.values()):
+            task.cancel()
+        self.reuse.streams.abort_all()
+        if self.workspace_service is not None:
+            self.workspace_service.stop()
+        if self.report_watcher is not None:
+            self.report_watcher.stop()
+            self.report_watcher = None
+        await self.stop_engine()
+
+    async def exit_now(self, reason: str) -> None:
+        """Close everything, then end the process (a thread blocked reading stdin cannot be
+        woken up any other way)."""
+        log.warning("exiting: %s", reason)
+        await self.close(reason)
+        logging.shutdown()
+        os._exit(0)
+
+    def exit_on_signals(self) -> None:
+        """SIGTERM, SIGHUP and SIGINT close the engine before the server exits (by default
+        Python would exit at once and leave vLLM's processes running)."""
+        loop = asyncio.get_running_loop()
+
+        def received(sig: signal.Signals) -> None:
+            self._exit_task = loop.create_task(self.exit_now(f"{sig.name} received"))
+
+        for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
+            with contextlib.suppress(NotImplementedError, ValueError, RuntimeError):
+                loop.add_signal_handler(sig, received, sig)
+
+    def watch_parent(self, pid: int) -> None:
+        """Exit when the editor's process is gone (its pipe may stay open in a child)."""
+
+        async def watch() -> None:
+            while not self._closed:
+                await asyncio.sleep(PARENT_CHECK_S)
+                try:
+                    os.kill(pid, 0)
+                except ProcessLookupError:
+                    await self.exit_now(f"the editor (process {pid}) is gone")
+                except PermissionError:
+                    pass  # alive, as another user
+
+        self._parent_watch = asyncio.get_running_loop().create_task(watch())
 
     async def stop_engine(self) -> None:
         task, self._engine_task = self._engine_task, None

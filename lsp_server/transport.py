@@ -19,9 +19,10 @@ import json
 import logging
 import os
 import threading
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from pygls.io_ import run_async
+from lsp_server import rpc
 
 if TYPE_CHECKING:
     from pygls.lsp.server import LanguageServer
@@ -112,8 +113,17 @@ def authorized(message: dict[str, Any] | None, token: str) -> bool:
     return hmac.compare_digest(given.encode(), token.encode())
 
 
-def start_tcp(server: LanguageServer, host: str, port: int, token: str | None) -> None:
-    """Serve one client at a time on HOST:PORT; with `token`, only a client presenting it."""
+def start_tcp(
+    server: LanguageServer,
+    host: str,
+    port: int,
+    token: str | None,
+    *,
+    on_start: Callable[[], None] | None = None,
+    on_end: Callable[[str], Awaitable[None]] | None = None,
+) -> None:
+    """Serve one client at a time on HOST:PORT; with `token`, only a client presenting it.
+    `on_start` runs in the event loop first; `on_end` when the client's connection ends."""
     stop_event = threading.Event()
     server._stop_event = stop_event
     busy = False
@@ -140,16 +150,14 @@ def start_tcp(server: LanguageServer, host: str, port: int, token: str | None) -
         busy = True
         log.info("TCP client connected from %s", peer)
         server.protocol.set_writer(writer)
-        await run_async(
-            stop_event=stop_event,
-            reader=source,
-            protocol=server.protocol,
-            logger=log,
-            error_handler=server.report_server_error,
-        )
+        await rpc.serve(source, server.protocol, stop_event)
+        if on_end is not None:
+            await on_end("the TCP client is gone")
         server.shutdown()  # type: ignore[no-untyped-call]
 
     async def serve() -> None:
+        if on_start is not None:
+            on_start()
         listener = await asyncio.start_server(connection, host, port)
         server._server = listener
         log.info("serving on %s", ", ".join(str(s.getsockname()) for s in listener.sockets))

@@ -3,12 +3,15 @@
 It answers `GET /v1/models`, `GET /health`, `POST /v1/completions` (streamed or not) and
 `POST /tokenize` like `vllm serve`, instantly, and records every request (path, headers, JSON
 body). Each response is one write with TCP_NODELAY, so the stub adds no Nagle delay.
+
+`stub.fault` makes `/v1/completions` misbehave the ways a real server can (`FAULTS`).
 """
 
 from __future__ import annotations
 
 import json
 import socket
+import struct
 import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -26,6 +29,11 @@ class Recorded(msgspec.Struct, frozen=True):
 
 Reply = Callable[[str], str]
 """The completion text for a prompt."""
+
+FAULTS = ("hang", "reset", "500", "garbage", "truncate")
+"""hang: never answer; reset: close the connection with a TCP reset; 500: an HTTP error;
+garbage: a 200 stream of bytes that are not server-sent events of JSON; truncate: events that
+stop without a finish and without `[DONE]` (a server dying mid-answer)."""
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -48,6 +56,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.flush()
 
     def _record(self, body: Any) -> None:
+        if not self.server.record_tokenize and self.path == "/tokenize":
+            return
         with self.server.lock:
             self.server.requests.append(
                 Recorded(self.command, self.path, dict(self.headers.items()), body)
@@ -73,10 +83,12 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, json.dumps({"tokens": tokens, "count": len(tokens)}).encode())
             return
         if self.path.endswith("/completions"):
+            if self._fault():
+                return
             text = self.server.reply(str(body.get("prompt", "")))
             n = int(body.get("n", 1))
             if body.get("stream"):
-                truncate = self.server.truncate
+                truncate = self.server.fault == "truncate"
                 events = []
                 for i in range(n):
                     choice = {
@@ -94,15 +106,45 @@ class _Handler(BaseHTTPRequestHandler):
             return
         self._send(404, b"{}")
 
+    def _fault(self) -> bool:
+        """Misbehave as `server.fault` says; True when the request got no normal answer."""
+        fault = self.server.fault
+        if fault == "hang":
+            self.server.released.wait()
+            self.close_connection = True
+        elif fault == "reset":
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.close_connection = True
+        elif fault == "500":
+            self._send(500, b'{"object": "error", "message": "internal error"}')
+        elif fault == "garbage":
+            self._send(
+                200,
+                b"\x00\xff\xfe<html>502</html>\ndata: {not json\n\ndata: [1, 2]\n\n",
+                "text/event-stream",
+            )
+        else:
+            return False
+        return True
+
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that hangs up mid-answer (a cancelled generation) is not the stub's error.
+        import sys
+
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
 
     def __init__(self, model: str, reply: Reply) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)
         self.model = model
         self.reply = reply
-        self.truncate = False
+        self.fault: str | None = None
+        self.released = threading.Event()
+        self.record_tokenize = True
         self.requests: list[Recorded] = []
         self.lock = threading.Lock()
 
@@ -110,24 +152,40 @@ class _Server(ThreadingHTTPServer):
 class StubOpenAI:
     """`with StubOpenAI() as stub:` serves on `stub.url` (``.../v1``) until the block ends."""
 
-    def __init__(self, model: str = "tiny-moe", reply: Reply = lambda prompt: "pass\n") -> None:
+    def __init__(
+        self,
+        model: str = "tiny-moe",
+        reply: Reply = lambda prompt: "pass\n",
+        *,
+        record_tokenize: bool = True,
+    ) -> None:
         self._server = _Server(model, reply)
+        self._server.record_tokenize = record_tokenize
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}/v1"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     @property
-    def truncate(self) -> bool:
-        """Streams end without a finish and without `[DONE]` (a server dying mid-answer)."""
-        return self._server.truncate
+    def fault(self) -> str | None:
+        """How `/v1/completions` misbehaves now (one of `FAULTS`), None: it answers."""
+        return self._server.fault
 
-    @truncate.setter
-    def truncate(self, value: bool) -> None:
-        self._server.truncate = value
+    @fault.setter
+    def fault(self, value: str | None) -> None:
+        assert value is None or value in FAULTS, value
+        self._server.fault = value
 
     @property
     def requests(self) -> list[Recorded]:
         with self._server.lock:
             return list(self._server.requests)
+
+    def completion_bodies(self) -> list[dict[str, Any]]:
+        """The JSON bodies of every `/v1/completions` request, in order."""
+        return [
+            r.body
+            for r in self.requests
+            if r.path.endswith("/completions") and isinstance(r.body, dict)
+        ]
 
     def prompts(self) -> list[str]:
         """Every text sent for a model: completion prompts and /tokenize texts."""
@@ -142,5 +200,6 @@ class StubOpenAI:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self._server.released.set()  # hung requests end
         self._server.shutdown()
         self._server.server_close()

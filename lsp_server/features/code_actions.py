@@ -66,7 +66,7 @@ def _root(ls: CoderLanguageServer) -> str | None:
 def list_actions(ls: CoderLanguageServer, params: types.CodeActionParams) -> list[types.CodeAction]:
     """The actions at `params.range`, without calling a model."""
     uri = params.text_document.uri
-    doc = ls.workspace.text_documents.get(uri)
+    doc = ls.documents.get(uri)
     if doc is None or not ls.settings.fixes.enabled:
         return []
     path = path_of(uri)
@@ -171,7 +171,7 @@ async def resolve_action(ls: CoderLanguageServer, action: types.CodeAction) -> t
     if data is None or data.get("action") not in ("fix", "selection", "explain", "tests"):
         return action
     uri, version = str(data.get("uri", "")), data.get("version")
-    doc = ls.workspace.text_documents.get(uri)
+    doc = ls.documents.get(uri)
     if doc is None:
         raise JsonRpcInvalidParams(f"{uri} is not open")
     if doc.version != version:
@@ -218,7 +218,7 @@ async def resolve_action(ls: CoderLanguageServer, action: types.CodeAction) -> t
             )
             same = path is not None and proposal.path == str(path)
             target_uri = uri if same else from_fs_path(proposal.path) or ""
-            opened = ls.workspace.text_documents.get(target_uri)
+            opened = ls.documents.get(target_uri)
             action.edit = document_edit(
                 target_uri,
                 opened.version if opened is not None else None,
@@ -283,7 +283,7 @@ async def _tests_edit(
             )
         return new_file_edit(target.path, proposal.new_text, review=review, label=label)
     target_uri = uri if target.same_file else from_fs_path(str(target.path)) or ""
-    opened = ls.workspace.text_documents.get(target_uri)
+    opened = ls.documents.get(target_uri)
     version = opened.version if opened is not None else None
     return text_edit(
         target_uri,
@@ -298,7 +298,7 @@ async def _tests_edit(
 
 def _read(ls: CoderLanguageServer, path: Path) -> str | None:
     """A file's text as the user sees it: the editor's copy when open, else the disk's."""
-    opened = ls.workspace.text_documents.get(from_fs_path(str(path)) or path.as_uri())
+    opened = ls.documents.get(from_fs_path(str(path)) or path.as_uri())
     if opened is not None:
         return str(opened.source)
     try:

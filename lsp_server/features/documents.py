@@ -54,41 +54,43 @@ def register(server: CoderLanguageServer) -> None:
     @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
     def did_open(ls: CoderLanguageServer, params: types.DidOpenTextDocumentParams) -> None:
         doc = params.text_document
+        ls.documents.open(doc.uri, doc.language_id, doc.text, doc.version)
+        prepare_redaction(ls, doc.text)
         ws = ls.workspace_service
         if ws is None:
             return
-        ws.trees.open(doc.uri, doc.language_id, doc.text)
         ws.recent.touch(doc.uri, doc.text, doc.language_id)
-        prepare_redaction(ls, doc.text)
         if (path := path_of(doc.uri)) is not None:
             ws.index.set_open(path, doc.text, tree=ws.trees.tree(doc.uri))
 
     @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
     def did_change(ls: CoderLanguageServer, params: types.DidChangeTextDocumentParams) -> None:
         uri = params.text_document.uri
-        ws = ls.workspace_service
-        if ws is None:
-            return
+        documents = ls.documents
         for change in params.content_changes:
             if isinstance(change, types.TextDocumentContentChangePartial):
                 start, end = change.range.start, change.range.end
-                ws.trees.change(
+                documents.change(
                     uri, (start.line, start.character), (end.line, end.character), change.text
                 )
             else:
-                ws.trees.full(uri, change.text)
-        doc = ls.workspace.get_text_document(uri)
-        ws.recent.touch(uri, doc.source, doc.language_id or "")
+                documents.full(uri, change.text)
+        documents.set_version(uri, params.text_document.version)
+        ws = ls.workspace_service
+        doc = documents.get(uri)
+        if ws is None or doc is None:
+            return
+        ws.recent.touch(uri, doc.source, doc.language_id)
         if (path := path_of(uri)) is not None:
             schedule_index_update(ls, uri, path)
 
     @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
     def did_close(ls: CoderLanguageServer, params: types.DidCloseTextDocumentParams) -> None:
         uri = params.text_document.uri
+        ls.documents.close(uri)
         ws = ls.workspace_service
         if ws is None:
             return
-        ws.trees.close(uri)
         if (pending := ls.index_updates.pop(uri, None)) is not None:
             pending.cancel()
         if (path := path_of(uri)) is not None:

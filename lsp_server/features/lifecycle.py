@@ -52,19 +52,16 @@ def register(server: CoderLanguageServer) -> None:
 
         ls.log_handler.attach(asyncio.get_running_loop())
         logging.getLogger().addHandler(ls.log_handler)
+        if ls.process_id is not None and ls.process_id > 0:
+            ls.watch_parent(ls.process_id)
         ls.start_workspace()
         test_results.start(ls)
         ls.start_engine()
 
     @server.feature(types.SHUTDOWN)
     async def shutdown(ls: CoderLanguageServer, params: None) -> None:
-        for task in list(ls.inflight.values()):
-            task.cancel()
-        ls.reuse.streams.abort_all()
-        if ls.workspace_service is not None:
-            ls.workspace_service.stop()
         test_results.stop(ls)
-        await ls.stop_engine()
+        await ls.close("shutdown")
 
     @server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
     async def did_change_configuration(

@@ -27,11 +27,11 @@ async def run_completion(
     InvalidParams error. None means nothing to complete (unknown document, superseded, engine
     error).
     """
-    doc = ls.workspace.text_documents.get(uri)
+    doc = ls.documents.get(uri)
     if doc is None:
         log.debug("completion asked for %s, which is not open", uri)
         return None
-    text, language_id, version = doc.source, doc.language_id or "", doc.version
+    text, language_id, version = doc.source, doc.language_id, doc.version
     try:
         offset = offset_at(text, position.line, position.character)
     except InvalidPosition as exc:
@@ -40,9 +40,8 @@ async def run_completion(
     if ls.host is None:
         return None
     path = path_of(uri)
-    trees = ls.workspace_service.trees if ls.workspace_service else None
     # The tree is used only while it is the tree of exactly this text.
-    tree = trees.tree(uri) if trees is not None and trees.text(uri) == text else None
+    tree = ls.documents.tree(uri) if ls.documents.text(uri) is text else None
     work = asyncio.ensure_future(
         complete(
             ls.host,

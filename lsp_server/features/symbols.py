@@ -77,7 +77,7 @@ def register(server: CoderLanguageServer) -> None:
         ls: CoderLanguageServer, params: types.DocumentSymbolParams
     ) -> list[types.DocumentSymbol]:
         uri = params.text_document.uri
-        doc = ls.workspace.text_documents.get(uri)
+        doc = ls.documents.get(uri)
         ws = ls.workspace_service
         if doc is None or ws is None:
             return []

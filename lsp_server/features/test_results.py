@@ -56,7 +56,7 @@ def publish(ls: CoderLanguageServer, paths: set[str]) -> None:
         return
     for path in sorted(paths):
         uri = from_fs_path(path) or Path(path).as_uri()
-        doc = ls.workspace.text_documents.get(uri)
+        doc = ls.documents.get(uri)
         text: str | None = doc.source if doc is not None else None
         if text is None:
             try:

@@ -35,8 +35,12 @@ def _load() -> None:
         import kingfisher_sdk
 
         directory = cache_root() / "kingfisher"
-        directory.mkdir(parents=True, exist_ok=True)
-        rules = kingfisher_sdk.Rules(confidence="low", cache_dir=str(directory))
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            rules = kingfisher_sdk.Rules(confidence="low", cache_dir=str(directory))
+        except OSError as exc:  # read-only or full: compile every start instead
+            log.warning("secret catalog cache off: %s", exc)
+            rules = kingfisher_sdk.Rules(confidence="low", cache=False)
         _scanner = kingfisher_sdk.Scanner(rules, base64=False, dedup=False, redact=False)
         _version = kingfisher_sdk.__version__
         _rule_count = len(rules)

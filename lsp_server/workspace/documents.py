@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import re
 
+import msgspec
 import tree_sitter
 
 from lsp_server.workspace.languages import ts_language
@@ -55,6 +56,15 @@ def _utf16_to_chars(line: str, units: int) -> int:
     return len(line)
 
 
+class OpenDocument(msgspec.Struct, frozen=True):
+    """A snapshot of an open document: what a request works on."""
+
+    uri: str
+    source: str
+    language_id: str
+    version: int
+
+
 class _Document:
     """One open document: text, UTF-8 bytes, lazily extended line tables, tree."""
 
@@ -67,10 +77,12 @@ class _Document:
         "lone_cr",
         "text",
         "tree",
+        "version",
     )
 
-    def __init__(self, language_id: str, text: str) -> None:
+    def __init__(self, language_id: str, text: str, version: int = 0) -> None:
         self.language_id = language_id
+        self.version = version
         self.tree: tree_sitter.Tree | None = None
         self.set_text(text)
 
@@ -189,7 +201,9 @@ class _Document:
 
 
 class DocumentTrees:
-    """Text and parse tree of each open document, keyed by URI.
+    """The open documents, keyed by URI: the server's one model of their text (as the editor
+    edits it, lines broken at `\\n`, `\\r\\n` and `\\r`, UTF-16 columns), version and parse
+    tree.
 
     Not thread-safe: call it from one thread (the server's event loop). Trees returned by
     `tree` are snapshots that later edits do not change, so they may be read elsewhere.
@@ -233,9 +247,9 @@ class DocumentTrees:
             log.warning("%s: parse failed", uri, exc_info=True)
             doc.tree = None
 
-    def open(self, uri: str, language_id: str, text: str) -> None:
+    def open(self, uri: str, language_id: str, text: str, version: int = 0) -> None:
         """Start tracking a document (replacing any previous state for `uri`)."""
-        doc = self._docs[uri] = _Document(language_id, text)
+        doc = self._docs[uri] = _Document(language_id, text, version)
         parser = self._eligible(uri, doc)
         if parser is not None:
             self._parse(uri, parser, doc, None)
@@ -279,6 +293,19 @@ class DocumentTrees:
     def close(self, uri: str) -> None:
         """Forget a document."""
         self._docs.pop(uri, None)
+
+    def set_version(self, uri: str, version: int) -> None:
+        """The version the editor gave the document's latest change."""
+        doc = self._docs.get(uri)
+        if doc is not None:
+            doc.version = version
+
+    def get(self, uri: str) -> OpenDocument | None:
+        """A snapshot of an open document; None if it is not open."""
+        doc = self._docs.get(uri)
+        if doc is None:
+            return None
+        return OpenDocument(uri, doc.text, doc.language_id, doc.version)
 
     def tree(self, uri: str) -> tree_sitter.Tree | None:
         """The document's current tree; None if not open, unsupported, too big or binary."""

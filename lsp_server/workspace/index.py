@@ -322,6 +322,7 @@ class WorkspaceIndex:
         self._touched: set[str] | None = None
         self._rebuilding = False
         self._extractor = _extractor_id()
+        self.cache_error: str | None = None  # why the cache is off, once it failed
 
     # --- reading ---------------------------------------------------------------------------
 
@@ -767,6 +768,7 @@ class WorkspaceIndex:
                 continue
             except OSError as exc:
                 log.warning("cannot read the index cache %s: %s", path, exc)
+                self.cache_error = f"cannot read {path}: {exc.strerror or exc}"
                 continue
             try:
                 cache = decoder.decode(data)
@@ -806,7 +808,10 @@ class WorkspaceIndex:
             try:
                 _write_atomic(target, data)
             except OSError as exc:
-                log.warning("cannot write the index cache %s: %s", target, exc)
+                log.warning("index cache off: cannot write %s: %s", target, exc)
+                self.cache_error = f"cannot write {target}: {exc.strerror or exc}"
+                self.cache_dir = None  # degrade to no cache rather than fail every save
+                return
 
 
 def _write_atomic(target: Path, data: bytes) -> None:

@@ -22,10 +22,16 @@ Progress = Callable[[int, int], None]
 class WorkspaceService:
     """Everything the features need about files, kept current from the editor and the disk."""
 
-    def __init__(self, roots: list[Path], settings: Settings, cache_dir: Path) -> None:
+    def __init__(
+        self,
+        roots: list[Path],
+        settings: Settings,
+        cache_dir: Path,
+        trees: DocumentTrees | None = None,
+    ) -> None:
         ws = settings.workspace
         self.roots = roots
-        self.trees = DocumentTrees()
+        self.trees = trees if trees is not None else DocumentTrees()
         self.recent = RecentDocuments()
         exclude = [*ws.exclude, *settings.privacy.exclude]
         self.index = WorkspaceIndex(

@@ -19,6 +19,13 @@ def run(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=timeout)
 
 
+def assert_clean_exit(proc: subprocess.CompletedProcess[str]) -> None:
+    """The engine stopped without a traceback (vLLM's output handler used to report the
+    engine core's ordinary exit as an `EngineDeadError`)."""
+    assert "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    assert "EngineDeadError" not in proc.stderr, proc.stderr[-3000:]
+
+
 @pytest.mark.parametrize("profile", ["tiny-moe", "cpu-small"])
 def test_models_prepare_prints_the_model_directory_last(profile: str) -> None:
     proc = run("models", "--prepare", profile)
@@ -91,6 +98,7 @@ def test_complete_with_tiny_moe(tmp_path: Path) -> None:
     src.write_text("def add(a, b):\n    return \n")
     proc = run("complete", f"{src}:2:12", "--profile", "tiny-moe")
     assert proc.returncode == 0, proc.stderr[-2000:]
+    assert_clean_exit(proc)
     # The generated text, then one newline the command adds for the terminal.
     assert proc.stdout.strip()
     assert proc.stdout.endswith("\n")
@@ -101,6 +109,7 @@ def test_complete_with_cpu_small_writes_real_code(tmp_path: Path) -> None:
     src.write_text('def fibonacci(n):\n    """Return the n-th Fibonacci number."""\n    ')
     proc = run("complete", f"{src}:3:5", "--profile", "cpu-small")
     assert proc.returncode == 0, proc.stderr[-2000:]
+    assert_clean_exit(proc)
     completion = proc.stdout.rstrip("\n")
     assert "n" in completion
     # A real model continues the function with code: at least its first two lines, taken
@@ -143,6 +152,7 @@ def test_fix_prints_a_diff_that_applies(tmp_path: Path) -> None:
         cwd=tmp_path,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
+    assert_clean_exit(proc)
     assert "coder-lsp fix: redacted: 1 secret (password)" in proc.stderr
     assert proc.stdout.startswith("--- a/notes.txt\n+++ b/notes.txt\n@@ ")
     applied = subprocess.run(
@@ -158,6 +168,7 @@ def test_fix_explains_why_there_is_no_fix(tmp_path: Path) -> None:
     proc = run("fix", f"{src}:2", "--profile", "tiny-moe", "--workspace", str(tmp_path))
     # tiny-moe never closes its code block: the answer is cut at the token limit.
     assert proc.returncode == 1
+    assert_clean_exit(proc)
     assert "coder-lsp fix: no fix: the model's answer was cut at" in proc.stderr
     assert proc.stdout == ""
     assert src.read_text() == "def add(a, b):\n    return a - b\n", "the file is never written"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import threading
 import time
@@ -155,6 +156,29 @@ def test_cache_of_another_root_is_not_used(tmp_path: Path) -> None:
     idx = new_index(tmp_path / "b", cache)
     assert idx.build().parsed == 1
     assert len(list(cache.iterdir())) == 2
+
+
+@pytest.mark.parametrize("fault", ["full", "not a directory"])
+def test_an_unwritable_cache_degrades_to_no_cache(
+    repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fault: str
+) -> None:
+    cache = tmp_path / "cache"
+    if fault == "full":
+
+        def full(target: Path, data: bytes) -> None:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(target))
+
+        monkeypatch.setattr(index_module, "_write_atomic", full)
+    else:
+        cache.write_text("a file, not a directory")
+    idx = new_index(repo, cache)
+    stats = idx.build()
+    assert stats.files == 4 and names(idx.search("area_of")) == ["area_of"]
+    assert idx.cache_error is not None and str(cache) in idx.cache_error
+    assert idx.cache_dir is None  # no further tries on every save
+    idx.save()  # and saving again is quiet
+    if fault == "full":
+        assert not cache.exists()
 
 
 def test_binary_and_oversized_files_are_not_indexed(tmp_path: Path) -> None:

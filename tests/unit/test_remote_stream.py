@@ -50,6 +50,18 @@ def test_a_server_error_event_is_an_engine_error() -> None:
         samples.add("{not json")
 
 
+@pytest.mark.parametrize(
+    "data",
+    ["[1, 2]", "42", '"text"', "null", '{"choices": 7}', '{"choices": [3]}',
+     '{"choices": [{"index": "zero"}]}', '{"choices": [{"text": 5}]}'],
+)  # fmt: skip
+def test_garbage_events_are_engine_errors(data: str) -> None:
+    """What a proxy or a broken server sends instead of a completion event is a clear
+    error, never an exception from deep inside the parsing."""
+    with pytest.raises(EngineError, match="unreadable stream event"):
+        _Samples(GenerationRequest(prompt="p")).add(data)
+
+
 async def test_a_stream_that_ends_before_it_finished_is_an_error() -> None:
     """A server that dies between two events closes the connection cleanly: what came is not
     the whole answer, and must not be taken for it."""
@@ -63,7 +75,7 @@ async def test_a_stream_that_ends_before_it_finished_is_an_error() -> None:
             assert engine.state.status is EngineStatus.READY
             request = GenerationRequest(prompt="x", max_tokens=8)
             assert [c async for c in engine.generate(request)][-1].finished
-            stub.truncate = True
+            stub.fault = "truncate"
             ended = r"broke off: .*the stream ended before it finished"
             with pytest.raises(EngineError, match=ended):
                 async for _ in engine.generate(request):

@@ -1,0 +1,160 @@
+"""JSON-RPC over a byte stream, hardened: every request gets exactly one answer.
+
+pygls' own loop drops what it cannot read: a request whose params do not deserialize (a
+negative position, a missing `params`), a frame that is not JSON, a message that is not
+JSON-RPC. JSON-RPC requires an answer to each request, so this loop reads the frames itself
+and answers those with the right error (-32700 parse error, -32600 invalid request, -32602
+invalid params), logging one line rather than a traceback, before it hands a well-formed
+message to the protocol (which answers unknown methods with -32601 and errors inside a
+handler with -32603).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import threading
+from collections.abc import Awaitable
+from typing import Any, Protocol
+
+from lsprotocol.types import ResponseErrorMessage
+from pygls.protocol import JsonRPCProtocol
+from pygls.protocol.json_rpc import JsonRPCNotification, JsonRPCRequestMessage
+
+log = logging.getLogger(__name__)
+
+PARSE_ERROR = -32700
+INVALID_REQUEST = -32600
+INVALID_PARAMS = -32602
+INTERNAL_ERROR = -32603
+MAX_MESSAGE_BYTES = 256 << 20
+"""Bodies above this are read past and refused (a 50 MB document is fine)."""
+
+
+class Reader(Protocol):
+    def readline(self) -> Awaitable[bytes]: ...
+
+    def readexactly(self, n: int) -> Awaitable[bytes]: ...
+
+
+def send_error(protocol: JsonRPCProtocol, msg_id: Any, code: int, message: str) -> None:
+    """A JSON-RPC error response (`msg_id` None answers what has no readable id)."""
+    error = {"code": code, "message": message}
+    protocol._send_data({"jsonrpc": "2.0", "id": msg_id, "error": error})
+
+
+def _short(exc: BaseException) -> str:
+    """The gist of a deserialization error, one line (cattrs says where: `@ $.position.line`)."""
+    try:
+        from cattrs import transform_error
+
+        text = "; ".join(transform_error(exc, path="$"))
+    except Exception:
+        text = str(exc)
+    text = " ".join(text.split())
+    return (text[:300] + "...") if len(text) > 300 else text or type(exc).__name__
+
+
+def _valid_id(value: Any) -> bool:
+    return value is None or (isinstance(value, str | int) and not isinstance(value, bool))
+
+
+def _structure(protocol: JsonRPCProtocol, data: dict[str, Any]) -> Any:
+    """`data` (a JSON-RPC message) as the protocol's typed message, as pygls would make it."""
+    converter = protocol._converter
+    if "id" in data and "error" in data:
+        return converter.structure(data, ResponseErrorMessage)
+    method = data.get("method")
+    if "id" in data and method is not None:
+        return converter.structure(data, protocol.get_message_type(method) or JsonRPCRequestMessage)
+    if method is not None:
+        return converter.structure(data, protocol.get_message_type(method) or JsonRPCNotification)
+    from pygls.protocol.json_rpc import JsonRPCResponseMessage
+
+    kind = protocol._result_types.pop(data["id"], None) or JsonRPCResponseMessage
+    return converter.structure(data, kind)
+
+
+def dispatch(protocol: JsonRPCProtocol, body: bytes) -> None:
+    """Read one message and hand it to the protocol, or answer why not."""
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        log.warning("not JSON (%d bytes): %s", len(body), exc)
+        send_error(protocol, None, PARSE_ERROR, f"Parse error: {exc}")
+        return
+    if not isinstance(data, dict):
+        log.warning("not a JSON-RPC message: a JSON %s", type(data).__name__)
+        send_error(protocol, None, INVALID_REQUEST, "Invalid Request: not an object")
+        return
+    msg_id, method = data.get("id"), data.get("method")
+    if not _valid_id(msg_id):
+        log.warning("invalid message id %r", msg_id)
+        send_error(protocol, None, INVALID_REQUEST, "Invalid Request: the id")
+        return
+    if data.get("jsonrpc") != "2.0" or (method is not None and not isinstance(method, str)):
+        log.warning("not a JSON-RPC 2.0 message (id %r)", msg_id)
+        if "id" in data:
+            send_error(protocol, msg_id, INVALID_REQUEST, "Invalid Request")
+        return
+    if method is None and "id" not in data:
+        log.warning("a message with neither method nor id")
+        send_error(protocol, None, INVALID_REQUEST, "Invalid Request: no method and no id")
+        return
+    if method is not None and "params" not in data:
+        data["params"] = None  # optional in JSON-RPC; pygls' types want the field
+    try:
+        message = _structure(protocol, data)
+    except Exception as exc:  # what the editor sent does not fit the method's types
+        reason = _short(exc)
+        if method is not None and "id" in data:
+            log.warning("invalid params for %s (id %r): %s", method, msg_id, reason)
+            send_error(protocol, msg_id, INVALID_PARAMS, f"Invalid params for {method}: {reason}")
+        else:
+            log.warning("dropped %s: %s", method or f"a response to {msg_id!r}", reason)
+        return
+    try:
+        protocol.handle_message(message)
+    except Exception:
+        log.exception("could not handle %s (id %r)", method, msg_id)
+        if method is not None and "id" in data:
+            send_error(protocol, msg_id, INTERNAL_ERROR, "Internal error")
+
+
+async def serve(reader: Reader, protocol: JsonRPCProtocol, stop: threading.Event) -> None:
+    """Read frames from `reader` and dispatch them until end of input or `stop`."""
+    while not stop.is_set():
+        headers: dict[str, str] = {}
+        while True:
+            try:
+                line = await reader.readline()
+            except (asyncio.IncompleteReadError, ConnectionError, ValueError):
+                return
+            if not line:
+                return  # the editor closed its end
+            if line in (b"\r\n", b"\n"):
+                if headers:
+                    break
+                continue  # a stray blank line between frames
+            name, _, value = line.decode("ascii", "replace").partition(":")
+            headers[name.strip().lower()] = value.strip()
+        length = headers.get("content-length", "")
+        if not length.isdigit():
+            log.warning("a frame without a valid Content-Length: %r", headers)
+            send_error(protocol, None, PARSE_ERROR, "Parse error: no valid Content-Length")
+            continue
+        size = int(length)
+        try:
+            if size > MAX_MESSAGE_BYTES:
+                for start in range(0, size, 1 << 20):
+                    await reader.readexactly(min(1 << 20, size - start))
+                log.warning("refused a %d-byte message", size)
+                send_error(protocol, None, INVALID_REQUEST, "Invalid Request: too large")
+                continue
+            body = await reader.readexactly(size)
+        except (asyncio.IncompleteReadError, ConnectionError):
+            return
+        if len(body) < size:
+            return  # end of input inside a frame (stdin's reader returns what there was)
+        dispatch(protocol, body)
