@@ -286,6 +286,11 @@ class EmbeddedVLLMEngine:
         if self._on_change is not None:
             self._on_change(self._state)
 
+    @property
+    def llm(self) -> Any:
+        """vLLM's `AsyncLLM` itself, once started (benchmarks drive it bare)."""
+        return self._llm
+
     def _discard(self) -> None:
         llm, self._llm = self._llm, None
         if llm is not None:

@@ -170,9 +170,7 @@ def _serve(args: argparse.Namespace) -> int:
             return 2
     server = build_server(cli_profile=args.profile, config_file=args.config)
     if args.tcp:
-        transport.start_tcp(
-            server, host, port, token, on_start=server.exit_on_signals, on_end=server.close
-        )
+        transport.start_tcp(server, host, port, token, on_start=server.serving, on_end=server.close)
     else:
         stdin, stdout = logs.protect_stdout()
         server.start_io(stdin, stdout)

@@ -15,12 +15,15 @@ import asyncio
 import json
 import logging
 import threading
+import time
 from collections.abc import Awaitable
 from typing import Any, Protocol
 
 from lsprotocol.types import ResponseErrorMessage
 from pygls.protocol import JsonRPCProtocol
 from pygls.protocol.json_rpc import JsonRPCNotification, JsonRPCRequestMessage
+
+from lsp_server.completion.stages import TRACE, Trace
 
 log = logging.getLogger(__name__)
 
@@ -76,8 +79,13 @@ def _structure(protocol: JsonRPCProtocol, data: dict[str, Any]) -> Any:
     return converter.structure(data, kind)
 
 
-def dispatch(protocol: JsonRPCProtocol, body: bytes) -> None:
-    """Read one message and hand it to the protocol, or answer why not."""
+def dispatch(protocol: JsonRPCProtocol, body: bytes, received: float | None = None) -> None:
+    """Read one message and hand it to the protocol, or answer why not.
+
+    `received` is when its frame was read (`time.perf_counter`): the handler finds it in
+    `TRACE`, to time the request's stages from there.
+    """
+    received = time.perf_counter() if received is None else received
     try:
         data = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
@@ -102,6 +110,7 @@ def dispatch(protocol: JsonRPCProtocol, body: bytes) -> None:
         log.warning("a message with neither method nor id")
         send_error(protocol, None, INVALID_REQUEST, "Invalid Request: no method and no id")
         return
+    TRACE.set(Trace(received, msg_id))
     if method is not None and "params" not in data:
         data["params"] = None  # optional in JSON-RPC; pygls' types want the field
     try:
@@ -157,4 +166,4 @@ async def serve(reader: Reader, protocol: JsonRPCProtocol, stop: threading.Event
             return
         if len(body) < size:
             return  # end of input inside a frame (stdin's reader returns what there was)
-        dispatch(protocol, body)
+        dispatch(protocol, body, time.perf_counter())

@@ -24,6 +24,7 @@ from engine import EngineState, EngineStatus
 from engine.profiles import auto_profile, cache_root
 from lsp_server import __version__, rpc, trust
 from lsp_server.completion.pipeline import Reuse
+from lsp_server.completion.stages import TRACE
 from lsp_server.config import (
     Settings,
     SettingsSource,
@@ -37,6 +38,7 @@ from lsp_server.config import (
 from lsp_server.engine_host import EngineHost
 from lsp_server.fixes.reports import ReportStore
 from lsp_server.logs import EditorLogHandler, set_level
+from lsp_server.loop_probe import LoopProbe
 from lsp_server.privacy.redact import redactor_for
 from lsp_server.workspace.documents import DocumentTrees
 from lsp_server.workspace.service import WorkspaceService
@@ -74,6 +76,11 @@ class _Utf16Protocol(LanguageServerProtocol):
         if general is not None and general.position_encodings:
             general.position_encodings = [types.PositionEncodingKind.Utf16]
         return (yield from super().lsp_initialize(params))
+
+    def _send_data(self, data: Any) -> None:
+        super()._send_data(data)
+        if (trace := TRACE.get()) is not None:
+            trace.answered(data)
 
     # Document sync: the server keeps its own model (`CoderLanguageServer.documents`, LSP line
     # breaks, clamped positions, spliced edits), so pygls' copy is not kept at all.
@@ -115,7 +122,7 @@ class CoderLanguageServer(LanguageServer):
         """Untrusted-workspace messages already shown (each once a session)."""
         self.settings = Settings()
         self.host: EngineHost | None = None
-        self.documents = DocumentTrees()
+        self.documents = DocumentTrees(background=True)
         """The open documents: the one model of their text, version and tree."""
         self.workspace_service: WorkspaceService | None = None
         self.inflight: dict[int, asyncio.Task[Any]] = {}
@@ -123,7 +130,13 @@ class CoderLanguageServer(LanguageServer):
         self.reuse = Reuse()
         self.completion_log: deque[dict[str, Any]] = deque(maxlen=COMPLETION_LOG_SIZE)
         """The latest completions answered: where from, what was shown (for benchmarks)."""
-        self.index_updates: dict[str, asyncio.TimerHandle] = {}
+        self.index_updates: dict[str, asyncio.TimerHandle | asyncio.Task[None]] = {}
+        self.index_work: dict[str, asyncio.Future[None]] = {}
+        """Open documents' definitions being extracted in a worker thread."""
+        """The open documents' pending index updates (after a pause in typing)."""
+        self.change_ms: dict[str, float] = {}
+        """Milliseconds spent on each document's changes since its last completion."""
+        self.loop_probe = LoopProbe.from_env()
         self.reports: ReportStore | None = None
         """Failing tests from the workspace's test reports."""
         self.report_watcher: Watcher | None = None
@@ -153,7 +166,7 @@ class CoderLanguageServer(LanguageServer):
 
         async def serve() -> None:
             assert self._stop_event is not None
-            self.exit_on_signals()
+            self.serving()
             try:
                 await rpc.serve(reader, self.protocol, self._stop_event)
             finally:
@@ -399,6 +412,12 @@ class CoderLanguageServer(LanguageServer):
         if self.report_watcher is not None:
             self.report_watcher.stop()
             self.report_watcher = None
+        if self.loop_probe is not None:
+            self.loop_probe.stop()
+        for pending in self.index_updates.values():
+            pending.cancel()
+        self.index_updates.clear()
+        self.documents.stop()
         await self.stop_engine()
 
     async def exit_now(self, reason: str) -> None:
@@ -408,6 +427,12 @@ class CoderLanguageServer(LanguageServer):
         await self.close(reason)
         logging.shutdown()
         os._exit(0)
+
+    def serving(self) -> None:
+        """The loop runs: signals close the server cleanly, the lag probe starts (if on)."""
+        self.exit_on_signals()
+        if self.loop_probe is not None:
+            self.loop_probe.start()
 
     def exit_on_signals(self) -> None:
         """SIGTERM, SIGHUP and SIGINT close the engine before the server exits (by default

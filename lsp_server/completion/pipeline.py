@@ -17,14 +17,16 @@ from dataclasses import dataclass, field
 import msgspec
 import tree_sitter
 
-from engine import Engine, GenerationRequest
+from engine import Engine, GenerationRequest, timing
 from engine.prompt import BuiltPrompt
 from engine.templates import FimTemplate
 from engine.tokenizer import PromptTokenizer
 from lsp_server.completion.cache import CompletionCache, remainders
 from lsp_server.completion.gate import Mode, decide
 from lsp_server.completion.postprocess import finalize
+from lsp_server.completion.stages import Stages
 from lsp_server.completion.streams import Stream, Streams
+from lsp_server.completion.view import view
 from lsp_server.config import CompletionSettings, Settings
 from lsp_server.context.gather import RepoContext, SecretAtCursor, prompt_with_context
 from lsp_server.engine_host import EngineHost
@@ -105,9 +107,12 @@ def render_prompt(
     *,
     path: str = "",
     workspace: WorkspaceService | None = None,
+    stages: Stages | None = None,
+    line_shift: int = 0,
 ) -> tuple[BuiltPrompt, RepoContext]:
     """The prompt for `offset` with repository context, secrets redacted; PromptRefused when the
-    file is never sent (a credentials file, `privacy.exclude`) or the cursor is in a secret."""
+    file is never sent (a credentials file, `privacy.exclude`) or the cursor is in a secret.
+    `text` may be a view of the document (`line_shift` maps its window's lines back)."""
     settings = parts.settings
     root = workspace.roots[0] if workspace and workspace.roots else None
     allow = allow_function(settings.privacy.exclude, str(root) if root else None)
@@ -132,6 +137,8 @@ def render_prompt(
             repo_name=root.name if root else "",
             allow=allow,
             redactor=parts.redactor,
+            stages=stages,
+            line_shift=line_shift,
         )
     except SecretAtCursor as exc:
         raise PromptRefused(str(exc)) from None
@@ -163,6 +170,7 @@ class _Job:
     postprocess: bool
     document: str = ""
     """The whole document: placeholders it has itself are not restored."""
+    stages: Stages | None = None
     raw: list[str] = field(default_factory=list)
     scores: list[float] = field(default_factory=list)
 
@@ -193,19 +201,34 @@ class _Job:
     async def run(self, stream: Stream) -> tuple[str, ...]:
         samples: dict[int, str] = {}
         scores: dict[int, float] = {}
+        stages = self.stages or Stages()
+        first = True
         generation = self.engine.generate(self.request)
-        async with contextlib.aclosing(generation):  # type: ignore[type-var]
-            async for chunk in generation:
-                # The model saw placeholders for secrets; what it writes gets the values back.
-                text = restore(chunk.text, self.document)
-                samples[chunk.index] = text
-                if chunk.mean_logprob is not None:
-                    scores[chunk.index] = chunk.mean_logprob
-                if chunk.index == 0:
-                    previous = stream.text
-                    stream.grow(text)
-                    if not chunk.finished and self.settled(text, previous):
-                        break
+        with timing.timed(stages.mark):
+            async with contextlib.aclosing(generation):  # type: ignore[type-var]
+                async for chunk in generation:
+                    if first:
+                        stages.mark("firstToken")
+                        first = False
+                    # The model saw placeholders for secrets; what it writes gets the values
+                    # back.
+                    text = restore(chunk.text, self.document)
+                    samples[chunk.index] = text
+                    if chunk.mean_logprob is not None:
+                        scores[chunk.index] = chunk.mean_logprob
+                    if chunk.index == 0:
+                        previous = stream.text
+                        stream.grow(text)
+                        if not chunk.finished and self.settled(text, previous):
+                            break
+        stages.mark("generation")
+        try:
+            return self._items(samples, scores)
+        finally:
+            stages.mark("postprocess")
+
+    def _items(self, samples: dict[int, str], scores: dict[int, float]) -> tuple[str, ...]:
+        """The samples post-processed, ranked and deduplicated."""
         self.raw.extend(samples[i] for i in sorted(samples))
         if not self.postprocess:
             return tuple(
@@ -269,6 +292,10 @@ async def complete(
     reuse: Reuse | None = None,
     key: str = "",
     tree: tree_sitter.Tree | None = None,
+    offset_bytes: int | None = None,
+    stages: Stages | None = None,
+    line: int | None = None,
+    line_shift: int | None = None,
 ) -> Completion:
     """Gate, reuse, or gather context, render the prompt, generate and post-process.
 
@@ -276,11 +303,16 @@ async def complete(
     identifiers, strings or comments). ``reuse`` shares the cache and in-flight generations
     between requests; ``key`` (the document) scopes which generation a new one supersedes.
     ``tree`` is the document's current tree-sitter tree, when the caller keeps one (the gate
-    parses a window around the cursor otherwise). Cancelling the caller aborts the generation
+    parses a window around the cursor otherwise), ``offset_bytes`` the cursor's UTF-8 offset
+    in it. ``stages`` records where the time went. A big document is seen through a `view`
+    (its head and a window around the cursor, whose ``line`` is given when known); a caller
+    that gives a view already says what its window's lines are in ``line_shift``. Cancelling
+    the caller aborts the generation
     inside the engine (after a short grace when ``reuse`` is given, so the next keystroke can
     follow it).
     """
     started = time.perf_counter()
+    stages = stages if stages is not None else Stages(started)
 
     def done(
         items: tuple[str, ...],
@@ -311,17 +343,24 @@ async def complete(
         return Completion("", f"engine is {host.state.status.value}")
     if "\x00" in text:
         return Completion("", "binary document")
+    if line_shift is None:  # the whole document: look at a view of it
+        seen = view(text, offset, line, prompt_tokens=settings.prompt_tokens)
+        text, offset, line_shift = seen.text, seen.offset, seen.line_shift
     prefix, suffix = text[:offset], text[offset:]
     tag = f"{language_id}|{'invoked' if invoked else 'auto'}|{int(settings.postprocess)}"
     shared = reuse if settings.cache else None  # the settings may turn reuse off
     if shared is not None:
         hit = shared.cache.get(prefix, suffix, tag=tag)
+        stages.mark("cache")
         if hit is not None:
             return done(hit.items, "cache", typed=hit.typed, origin=hit.origin)
 
     mode = Mode.MULTI
     if settings.postprocess:
-        decision = decide(prefix, suffix, language_id, invoked=invoked, tree=tree)
+        decision = decide(
+            prefix, suffix, language_id, invoked=invoked, tree=tree, offset_bytes=offset_bytes
+        )
+        stages.mark("gate")
         if decision.mode is Mode.NONE:
             return done((), "gate", f"not here: {decision.reason}", Mode.NONE)
         mode = decision.mode
@@ -329,6 +368,7 @@ async def complete(
     if settings.debounce_ms and not invoked:
         # A keystroke within the pause cancels this request before it costs anything.
         await asyncio.sleep(settings.debounce_ms / 1000)
+        stages.mark("debounce")
 
     if shared is not None and not invoked:
         found = shared.streams.find(key, prefix, suffix, tag)
@@ -336,6 +376,7 @@ async def complete(
             stream, typed = found
             made = await stream.result()
             rest = remainders(made, typed)
+            stages.mark("follow")
             if rest:
                 return done(rest, "follow", mode=mode, typed=typed, origin=made)
 
@@ -343,7 +384,16 @@ async def complete(
         template, tokenizer, host.settings, host.profile.prompt_tokens, host.redactor
     )
     try:
-        prompt, _ = render_prompt(parts, text, offset, language_id, path=path, workspace=workspace)
+        prompt, _ = render_prompt(
+            parts,
+            text,
+            offset,
+            language_id,
+            path=path,
+            workspace=workspace,
+            stages=stages,
+            line_shift=line_shift,
+        )
     except PromptRefused as exc:
         return done((), "gate", str(exc), Mode.NONE)
     stop = [*template.stop, *settings.stop]
@@ -358,6 +408,7 @@ async def complete(
         mode=mode,
         postprocess=settings.postprocess,
         document=text,
+        stages=stages,
     )
 
     async def produce(stream: Stream) -> tuple[str, ...]:
@@ -379,10 +430,11 @@ async def complete(
         scores=tuple(job.scores),
     )
     log.debug(
-        "completion %s: %d prompt tokens, %d items, %.0f ms",
+        "completion %s: %d prompt tokens, %d items, %.1f ms (%s)",
         job.request.request_id,
         prompt.prompt_tokens,
         len(items),
         result.latency_ms,
+        stages,
     )
     return result

@@ -33,6 +33,7 @@ from lsprotocol.types import SymbolKind
 from engine.prompt import BuiltPrompt, ContextFile, build_prompt
 from engine.templates import FimTemplate
 from engine.tokenizer import PromptTokenizer
+from lsp_server.completion.stages import Stages
 from lsp_server.context.identifiers import imports, language_group, references
 from lsp_server.context.similar import RecentDocuments
 from lsp_server.privacy.redact import Redactor
@@ -627,6 +628,7 @@ def gather_context(
     root: str | None = None,
     visible: tuple[int, int] | None = None,
     allow: Callable[[str], bool] | None = None,
+    line_shift: int = 0,
 ) -> RepoContext:
     """The repository context for a completion at `offset` of `text` (the document at
     `path`), within `budget_tokens` (estimated per snippet, path line included) and about
@@ -637,7 +639,8 @@ def gather_context(
     show (default: all of it): definitions in the current file within them are left out, as
     is any snippet whose text the prefix or suffix already contains. `allow`, when given,
     decides which source files (absolute paths, or URIs of unsaved documents) may be shown
-    (the privacy filter).
+    (the privacy filter). `line_shift` maps lines of `text` around the cursor to lines of the
+    file (when `text` is a view of it).
     """
     started = time.perf_counter()
     path = os.path.abspath(path)
@@ -649,7 +652,7 @@ def gather_context(
     before, after = visible if visible is not None else (len(prefix_text), len(suffix_text))
     window_start = max(0, offset - before)
     window_end = min(len(text), offset + after)
-    first_line = text.count("\n", 0, window_start)
+    first_line = text.count("\n", 0, window_start) + line_shift
     last_line = first_line + text.count("\n", window_start, window_end)
     shown_prefix = text[window_start:offset]
     shown_suffix = text[offset:window_end]
@@ -802,6 +805,8 @@ def prompt_with_context(
     repo_name: str = "",
     allow: Callable[[str], bool] | None = None,
     redactor: Redactor | None = None,
+    stages: Stages | None = None,
+    line_shift: int = 0,
 ) -> tuple[BuiltPrompt, RepoContext]:
     """The completion prompt for `offset` of `text` with repository context: `gather_context`
     within `context_tokens` (at most half of `budget_tokens`), then `build_prompt` with the
@@ -812,7 +817,7 @@ def prompt_with_context(
     counts the placeholders: in the document, a window of whole lines around the cursor
     (grown when the prompt could use more of it; a window cut at line ends never cuts a
     one-line secret, nor one the cursor splits), and in each context file. SecretAtCursor
-    when the cursor is inside a secret.
+    when the cursor is inside a secret. `stages` gets the `context` and `prompt` marks.
     """
     context_tokens = max(0, min(context_tokens, budget_tokens // 2))
     ctx = gather_context(
@@ -828,8 +833,11 @@ def prompt_with_context(
         root=root,
         visible=visible_chars(budget_tokens - context_tokens),
         allow=allow,
+        line_shift=line_shift,
     )
     files = ctx.files()
+    if stages is not None:
+        stages.mark("context")
 
     def build(prefix: str, suffix: str, context: Sequence[ContextFile]) -> BuiltPrompt:
         return build_prompt(
@@ -845,7 +853,10 @@ def prompt_with_context(
         )
 
     if redactor is None or not redactor.enabled:
-        return build(text[:offset], text[offset:], files), ctx
+        built = build(text[:offset], text[offset:], files)
+        if stages is not None:
+            stages.mark("prompt")
+        return built, ctx
 
     kinds: Counter[str] = Counter()
     clean_files = []
@@ -871,6 +882,8 @@ def prompt_with_context(
         before, after = before * (2 if more_before else 1), after * (2 if more_after else 1)
     kinds.update(window.kinds)
     redactor.vouch(prompt.text)
+    if stages is not None:
+        stages.mark("prompt")
     return prompt, msgspec.structs.replace(ctx, redacted=dict(kinds))
 
 

@@ -4,11 +4,14 @@ Jaccard retriever do).
 
 Each document is cut into windows once per version, lazily (the document being typed in is
 never cut, since it is never searched), with an inverted index from identifier to windows, so
-a query costs one probe per identifier of the query.
+a query costs one probe per identifier of the query. In the background mode (the server) no
+query cuts anything: an edited document keeps its last windows until a worker thread has cut
+the new version, once typing in it pauses, and a new one is searched once it has been cut.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import OrderedDict
@@ -18,6 +21,11 @@ import msgspec
 from pygls.uris import to_fs_path
 
 from lsp_server.context.identifiers import IDENTIFIER, keywords, language_group
+
+log = logging.getLogger(__name__)
+
+SETTLE_S = 0.5
+"""The background mode cuts an edited document again once it has not changed for this long."""
 
 
 class SimilarWindow(msgspec.Struct, frozen=True):
@@ -75,16 +83,26 @@ class _Windows:
         return [(c / (q + self.sizes[i] - c), i) for i, c in counts.items()]
 
 
-class _Document:
-    __slots__ = ("language_id", "path", "text", "touched", "uri", "windows")
+Text = str | Callable[[], str]
+"""A document's text, or a function that makes it."""
 
-    def __init__(self, uri: str, path: str, text: str, language_id: str, touched: float) -> None:
+
+def _resolve(text: Text) -> str:
+    return text if isinstance(text, str) else text()
+
+
+class _Document:
+    __slots__ = ("language_id", "path", "stale", "text", "touched", "uri", "windows")
+
+    def __init__(self, uri: str, path: str, text: Text, language_id: str, touched: float) -> None:
         self.uri = uri
         self.path = path
         self.text = text
         self.language_id = language_id
         self.touched = touched
         self.windows: _Windows | None = None
+        self.stale = True
+        """The windows (if any) are of an older text."""
 
 
 def path_of_uri(uri: str) -> str:
@@ -108,7 +126,16 @@ class RecentDocuments:
         stride: int = 10,
         min_length: int = 2,
         clock: Callable[[], float] = time.monotonic,
+        *,
+        background: bool = False,
+        settle_s: float = SETTLE_S,
     ) -> None:
+        self.background = background
+        self.settle_s = settle_s
+        self._wake = threading.Event()
+        self._worker: threading.Thread | None = None
+        self._stopped = False
+        self._sleeping = True
         self.max_docs = max_docs
         self.max_chars = max_chars
         self.window_lines = window_lines
@@ -118,23 +145,84 @@ class RecentDocuments:
         self._docs: OrderedDict[str, _Document] = OrderedDict()
         self._lock = threading.Lock()
 
-    def touch(self, uri: str, text: str, language_id: str) -> None:
-        """Record that `uri` was opened or edited and now reads `text` (cheap: no indexing)."""
+    def touch(self, uri: str, text: Text, language_id: str) -> None:
+        """Record that `uri` was opened or edited and now reads `text` (cheap: no indexing).
+
+        `text` may be a function that makes it, called when the document is cut (in the
+        worker thread, in the background mode): an edit then costs no copy of the document.
+        Its caller has checked that it is at most `max_chars` long and has no NUL.
+        """
         with self._lock:
-            if len(text) > self.max_chars or "\x00" in text:
+            if isinstance(text, str) and (len(text) > self.max_chars or "\x00" in text):
                 self._docs.pop(uri, None)
                 return
             doc = self._docs.pop(uri, None)
             now = self._clock()
             if doc is None:
                 doc = _Document(uri, path_of_uri(uri), text, language_id, now)
-            else:
-                if doc.text != text or doc.language_id != language_id:
-                    doc.text, doc.language_id, doc.windows = text, language_id, None
-                doc.touched = now
+            elif (
+                doc.text is not text
+                and (not isinstance(text, str) or not isinstance(doc.text, str) or doc.text != text)
+            ) or doc.language_id != language_id:
+                doc.text, doc.language_id, doc.stale = text, language_id, True
+                if not self.background:
+                    doc.windows = None
+            doc.touched = now
             self._docs[uri] = doc
             while len(self._docs) > self.max_docs:
                 self._docs.popitem(last=False)
+        if self.background:
+            self._start_worker()
+
+    def _start_worker(self) -> None:
+        if self._sleeping:  # the worker waits for work; otherwise it looks again soon
+            self._wake.set()
+        if (self._worker is None or not self._worker.is_alive()) and not self._stopped:
+            self._worker = threading.Thread(target=self._cut_settled, name="recent", daemon=True)
+            self._worker.start()
+
+    def _cut_settled(self) -> None:
+        """Worker thread: cut new documents at once, and edited ones once their typing has
+        paused for `settle_s`."""
+        self._sleeping = False
+        while not self._stopped:
+            self._wake.wait(self.settle_s)
+            self._wake.clear()
+            waiting = False
+            while not self._stopped:
+                now = self._clock()
+                with self._lock:
+                    due = [
+                        (d, d.text, d.language_id)
+                        for d in reversed(self._docs.values())
+                        if d.stale and (d.windows is None or now - d.touched >= self.settle_s)
+                    ]
+                    waiting = any(d.stale for d in self._docs.values())
+                if not due:
+                    break
+                doc, text, language_id = due[0]
+                try:
+                    windows: _Windows | None = _Windows(
+                        _resolve(text), language_id, self.window_lines, self.stride, self.min_length
+                    )
+                except Exception:  # one document must not stop the others being cut
+                    log.warning("could not cut %s into windows", doc.uri, exc_info=True)
+                    windows = None
+                with self._lock:
+                    if doc.text is text:  # not edited meanwhile
+                        doc.windows, doc.stale = windows, False
+            if not waiting:
+                self._sleeping = True  # a touch from now on wakes it
+                with self._lock:
+                    waiting = any(d.stale for d in self._docs.values())
+                if not waiting:
+                    self._wake.wait()
+                self._sleeping = False
+
+    def stop(self) -> None:
+        """End the worker thread (the background mode)."""
+        self._stopped = True
+        self._wake.set()
 
     def remove(self, uri: str) -> None:
         """Forget `uri` (deleted, or excluded by privacy settings)."""
@@ -186,12 +274,14 @@ class RecentDocuments:
             if deadline is not None and time.perf_counter() > deadline:
                 break
             if windows is None:
+                if self.background:
+                    continue  # the worker cuts it
                 windows = _Windows(
-                    text, doc_language, self.window_lines, self.stride, self.min_length
+                    _resolve(text), doc_language, self.window_lines, self.stride, self.min_length
                 )
                 with self._lock:
                     if doc.text is text:  # not edited meanwhile
-                        doc.windows = windows
+                        doc.windows, doc.stale = windows, False
             for score, index in windows.scores(ids):
                 if score >= threshold:
                     candidates.append((score, rank, index, doc, windows))

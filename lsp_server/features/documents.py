@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
+import time
 from pathlib import Path
 
 from lsprotocol import types
 from pygls.uris import to_fs_path
 
+from lsp_server.completion.stages import TRACE
 from lsp_server.privacy.redact import redactor_for
 from lsp_server.server import CoderLanguageServer
 
@@ -24,21 +27,38 @@ INDEX_DEBOUNCE_S = 0.3
 """Re-index an edited document once typing pauses, not on every keystroke."""
 
 
-def schedule_index_update(ls: CoderLanguageServer, uri: str, path: Path) -> None:
-    """Hand the open document's text (authoritative over disk) to the index, debounced."""
+def schedule_index_update(
+    ls: CoderLanguageServer, uri: str, path: Path, delay_s: float = INDEX_DEBOUNCE_S
+) -> None:
+    """Hand the open document's text (authoritative over disk) to the index once typing
+    pauses: when its tree is up to date, the definitions are extracted in a worker thread
+    (the event loop keeps serving; the GIL is handed over every few milliseconds)."""
     pending = ls.index_updates.pop(uri, None)
     if pending is not None:
         pending.cancel()
 
-    def update() -> None:
-        ls.index_updates.pop(uri, None)
+    async def update() -> None:
         ws = ls.workspace_service
-        text = ws.trees.text(uri) if ws else None
-        if ws is not None and text is not None:
-            ws.index.set_open(path, text, tree=ws.trees.tree(uri))
+        if ws is None:
+            return
+        previous = ls.index_work.get(uri)
+        if previous is not None:  # one extraction at a time per document, in order
+            await asyncio.wait([previous])
+        tree = await ws.trees.current_tree(uri)
+        text = ws.trees.text(uri)
+        if text is None:
+            return
+        work = functools.partial(ws.index.set_open, path, text, tree=tree)
+        done = ls.index_work[uri] = asyncio.get_running_loop().run_in_executor(None, work)
+        done.add_done_callback(lambda f: f.cancelled() or f.exception())
+        done.add_done_callback(lambda f: ls.index_work.get(uri) is f and ls.index_work.pop(uri))
 
-    loop = asyncio.get_running_loop()
-    ls.index_updates[uri] = loop.call_later(INDEX_DEBOUNCE_S, update)
+    def start() -> None:
+        task = ls.index_updates[uri] = asyncio.get_running_loop().create_task(update())
+        task.add_done_callback(lambda t: t.cancelled() or t.exception())
+
+    # A timer per keystroke, cancelled by the next one, costs less than a task.
+    ls.index_updates[uri] = asyncio.get_running_loop().call_later(delay_s, start)
 
 
 def prepare_redaction(ls: CoderLanguageServer, text: str) -> None:
@@ -61,11 +81,23 @@ def register(server: CoderLanguageServer) -> None:
             return
         ws.recent.touch(doc.uri, doc.text, doc.language_id)
         if (path := path_of(doc.uri)) is not None:
-            ws.index.set_open(path, doc.text, tree=ws.trees.tree(doc.uri))
+            schedule_index_update(ls, doc.uri, path, 0.0)
 
     @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
     def did_change(ls: CoderLanguageServer, params: types.DidChangeTextDocumentParams) -> None:
         uri = params.text_document.uri
+        trace = TRACE.get()
+        try:
+            apply_changes(ls, uri, params)
+        finally:
+            if uri in ls.documents:  # what it cost, from its frame on: the next completion's
+                started = trace.received if trace is not None else time.perf_counter()
+                spent = (time.perf_counter() - started) * 1000
+                ls.change_ms[uri] = ls.change_ms.get(uri, 0.0) + spent
+
+    def apply_changes(
+        ls: CoderLanguageServer, uri: str, params: types.DidChangeTextDocumentParams
+    ) -> None:
         documents = ls.documents
         for change in params.content_changes:
             if isinstance(change, types.TextDocumentContentChangePartial):
@@ -77,10 +109,17 @@ def register(server: CoderLanguageServer) -> None:
                 documents.full(uri, change.text)
         documents.set_version(uri, params.text_document.version)
         ws = ls.workspace_service
-        doc = documents.get(uri)
-        if ws is None or doc is None:
+        language_id = documents.language_id(uri)
+        if ws is None or language_id is None:
             return
-        ws.recent.touch(uri, doc.source, doc.language_id)
+        later = documents.text_later(uri)  # joined only when it is cut: no copy per keystroke
+        if later is not None and documents.length(uri) <= ws.recent.max_chars:
+            if documents.binary(uri):
+                ws.recent.remove(uri)
+            else:
+                ws.recent.touch(uri, later, language_id)
+        else:
+            ws.recent.remove(uri)
         if (path := path_of(uri)) is not None:
             schedule_index_update(ls, uri, path)
 
@@ -88,13 +127,18 @@ def register(server: CoderLanguageServer) -> None:
     def did_close(ls: CoderLanguageServer, params: types.DidCloseTextDocumentParams) -> None:
         uri = params.text_document.uri
         ls.documents.close(uri)
+        ls.change_ms.pop(uri, None)
         ws = ls.workspace_service
         if ws is None:
             return
         if (pending := ls.index_updates.pop(uri, None)) is not None:
             pending.cancel()
         if (path := path_of(uri)) is not None:
-            ws.index.set_closed(path)
+            running = ls.index_work.get(uri)
+            if running is None:
+                ws.index.set_closed(path)
+            else:  # an extraction already in a worker thread: close after it
+                running.add_done_callback(lambda _: ws.index.set_closed(path))
 
     @server.feature(types.WORKSPACE_DID_CHANGE_WATCHED_FILES)
     def did_change_watched_files(

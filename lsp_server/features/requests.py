@@ -10,11 +10,15 @@ from pygls.exceptions import JsonRpcInvalidParams
 
 from engine import EngineError
 from lsp_server.completion.pipeline import Completion, complete
+from lsp_server.completion.stages import TRACE, Stages
 from lsp_server.features.documents import path_of
-from lsp_server.positions import InvalidPosition, offset_at
+from lsp_server.positions import InvalidPosition
 from lsp_server.server import CoderLanguageServer
 
 log = logging.getLogger(__name__)
+
+TREE_BUDGET_MS = 3.0
+"""The most a completion spends bringing its document's tree up to date."""
 
 
 async def run_completion(
@@ -27,26 +31,37 @@ async def run_completion(
     InvalidParams error. None means nothing to complete (unknown document, superseded, engine
     error).
     """
-    doc = ls.documents.get(uri)
-    if doc is None:
+    trace = TRACE.get()
+    stages = Stages(trace.received if trace is not None else None)
+    stages.mark("request")
+    documents = ls.documents
+    language_id, version = documents.language_id(uri), documents.version(uri)
+    if language_id is None or version is None:
         log.debug("completion asked for %s, which is not open", uri)
         return None
-    text, language_id, version = doc.source, doc.language_id, doc.version
+    prompt_tokens = ls.host.settings.completion.prompt_tokens if ls.host else 0
     try:
-        offset = offset_at(text, position.line, position.character)
+        # Bounded by the window whatever the document's size: no whole-text copy.
+        seen, offset_bytes = documents.view(uri, position.line, position.character, prompt_tokens)
     except InvalidPosition as exc:
         raise JsonRpcInvalidParams(f"invalid position: {exc}") from None
+    stages.add("document", ls.change_ms.pop(uri, 0.0))
 
     if ls.host is None:
         return None
+    if documents.binary(uri):
+        return Completion("", "binary document")
     path = path_of(uri)
-    # The tree is used only while it is the tree of exactly this text.
-    tree = ls.documents.tree(uri) if ls.documents.text(uri) is text else None
+    # The document's tree, if a short reparse brings it up to date (a small edit's does; the
+    # gate parses a window around the cursor otherwise). Only an automatic request's gate
+    # reads it.
+    tree = documents.tree(uri) if invoked else documents.tree_now(uri, TREE_BUDGET_MS)
+    stages.mark("tree")
     work = asyncio.ensure_future(
         complete(
             ls.host,
-            text,
-            offset,
+            seen.text,
+            seen.offset,
             language_id,
             path=str(path) if path else "",
             workspace=ls.workspace_service,
@@ -54,6 +69,10 @@ async def run_completion(
             reuse=ls.reuse,
             key=uri,
             tree=tree,
+            offset_bytes=offset_bytes,
+            stages=stages,
+            line=position.line,
+            line_shift=seen.line_shift,
         )
     )
     ls.inflight[id(work)] = work
@@ -73,8 +92,12 @@ async def run_completion(
                 "origin": list(result.origin),
                 "scores": list(result.scores),
                 "latencyMs": round(result.latency_ms, 2),
+                "requestId": result.request_id,
+                "stages": stages.ms,
             }
         )
+        if trace is not None:
+            trace.stages = stages  # the answer's cost is marked when it is written
         return result
     except asyncio.CancelledError:
         current = asyncio.current_task()

@@ -44,6 +44,8 @@ def register(server: CoderLanguageServer) -> None:
                 "follow": ls.reuse.stats.follow,
                 "gate": ls.reuse.stats.gate,
             },
+            # Only with the lag probe on (a benchmark's CODER_LSP_LOOP_PROBE_MS); read, reset.
+            "loopLagMs": ls.loop_probe.read() if ls.loop_probe is not None else None,
         }
 
     @server.feature(REQUEST_LOG)
@@ -67,5 +69,8 @@ def register(server: CoderLanguageServer) -> None:
     def completion_log(ls: CoderLanguageServer, params: Any) -> list[dict[str, Any]]:
         """The latest completions answered, oldest first: source ("engine", "cache",
         "follow", "gate"), the items shown, and for reused ones what was typed through and
-        the items as first made."""
-        return list(ls.completion_log)
+        the items as first made; `stages`, where each one's time went (ms)."""
+        return [
+            {**entry, "stages": {k: round(v, 3) for k, v in entry.get("stages", {}).items()}}
+            for entry in ls.completion_log
+        ]

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import functools
+
 from lsprotocol import types
 from pygls.uris import from_fs_path
 
@@ -73,7 +76,7 @@ def register(server: CoderLanguageServer) -> None:
         ]
 
     @server.feature(types.TEXT_DOCUMENT_DOCUMENT_SYMBOL)
-    def document_symbol(
+    async def document_symbol(
         ls: CoderLanguageServer, params: types.DocumentSymbolParams
     ) -> list[types.DocumentSymbol]:
         uri = params.text_document.uri
@@ -81,9 +84,13 @@ def register(server: CoderLanguageServer) -> None:
         ws = ls.workspace_service
         if doc is None or ws is None:
             return []
-        data, tree = ws.trees.data(uri), ws.trees.tree(uri)
+        tree = await ws.trees.current_tree(uri)  # reparsed in slices, if it is behind
+        data = ws.trees.data(uri)
         if data is None or tree is None:
             return []  # unsupported language, binary, or too large to parse
         path = path_of(uri)
-        symbols = extract_symbols(data, doc.language_id or "", str(path or uri), tree)
+        work = functools.partial(
+            extract_symbols, data, doc.language_id or "", str(path or uri), tree
+        )
+        symbols = await asyncio.get_running_loop().run_in_executor(None, work)
         return document_symbols(symbols)

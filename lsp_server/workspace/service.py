@@ -32,7 +32,7 @@ class WorkspaceService:
         ws = settings.workspace
         self.roots = roots
         self.trees = trees if trees is not None else DocumentTrees()
-        self.recent = RecentDocuments()
+        self.recent = RecentDocuments(background=True)
         exclude = [*ws.exclude, *settings.privacy.exclude]
         self.index = WorkspaceIndex(
             roots, exclude=exclude, cache_dir=cache_dir, max_file_bytes=ws.max_file_kb * 1024
@@ -71,6 +71,7 @@ class WorkspaceService:
 
     def stop(self) -> None:
         self._cancel.set()
+        self.recent.stop()
         if self.watcher is not None:
             self.watcher.stop()
             self.watcher = None

@@ -26,6 +26,8 @@ class RawServer:
         self.env = {**os.environ, **(env or {})}
         self.proc: asyncio.subprocess.Process | None = None
         self.responses: dict[Any, list[dict[str, Any]]] = defaultdict(list)
+        self.arrived: dict[Any, float] = {}
+        """When each id's first response was read (`time.perf_counter`), for timings."""
         self.notifications: list[dict[str, Any]] = []
         self.requests: list[dict[str, Any]] = []
         """Requests the server sent the client (answered with null)."""
@@ -69,6 +71,7 @@ class RawServer:
             elif "method" in message:
                 self.notifications.append(message)
             else:
+                self.arrived.setdefault(message.get("id"), time.perf_counter())
                 self.responses[message.get("id")].append(message)
             self._arrived.set()
 

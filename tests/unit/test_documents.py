@@ -9,7 +9,8 @@ import tree_sitter
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lsp_server.workspace.documents import DocumentTrees
+from lsp_server.positions import InvalidPosition, offset_at
+from lsp_server.workspace.documents import PIECE_CHARS, DocumentTrees
 from lsp_server.workspace.languages import language_for_path, ts_language
 
 REPO = Path(__file__).parent.parent / "fixtures" / "repo"
@@ -103,10 +104,17 @@ def draw_edit(data: st.DataObject, text: str, pieces: list[str]) -> Edit:
 PROPERTY = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
+PIECE_SIZES = [pytest.param(PIECE_CHARS, id="pieces-32k"), pytest.param(8, id="pieces-8")]
+"""Small pieces: most edits span several, and lines straddle none."""
+
+
+@pytest.mark.parametrize("piece_chars", PIECE_SIZES)
 @pytest.mark.parametrize(("language_id", "path"), SOURCES)
 @PROPERTY
 @given(data=st.data())
-def test_random_edits_match_reference(language_id: str, path: Path, data: st.DataObject) -> None:
+def test_random_edits_match_reference(
+    language_id: str, path: Path, piece_chars: int, data: st.DataObject
+) -> None:
     """After every edit: same text and bytes, and the tree an independently computed edit gives.
 
     With syntax errors in the text, tree-sitter's incremental result may legitimately differ
@@ -115,7 +123,7 @@ def test_random_edits_match_reference(language_id: str, path: Path, data: st.Dat
     must also equal a fresh parse.
     """
     text = path.read_text(encoding="utf-8")
-    trees = DocumentTrees()
+    trees = DocumentTrees(piece_chars=piece_chars)
     trees.open(URI, language_id, text)
     lang = ts_language(language_id)
     assert lang is not None
@@ -130,20 +138,25 @@ def test_random_edits_match_reference(language_id: str, path: Path, data: st.Dat
         assert trees.text(URI) == text
         assert trees.data(URI) == text.encode()
         assert_same_tree(trees.tree(URI), shadow)
+        at = data.draw(st.integers(0, len(text)), label="at")
+        if not (0 < at < len(text) and text[at - 1 : at + 1] == "\r\n"):
+            line, column = lsp_position(text, at)
+            assert trees.offset_at(URI, line, column) == (at, len(text[:at].encode()))
     full = fresh(language_id, text)
     if not full.root_node.has_error:
         assert_same_tree(trees.tree(URI), full)
 
 
+@pytest.mark.parametrize("piece_chars", PIECE_SIZES)
 @pytest.mark.parametrize(("language_id", "path"), SOURCES)
 @PROPERTY
 @given(data=st.data())
 def test_edits_then_undo_give_a_fresh_parse(
-    language_id: str, path: Path, data: st.DataObject
+    language_id: str, path: Path, piece_chars: int, data: st.DataObject
 ) -> None:
     """Random edits (broken code on the way) then their undo: the tree of a fresh parse."""
     original = text = path.read_text(encoding="utf-8")
-    trees = DocumentTrees()
+    trees = DocumentTrees(piece_chars=piece_chars)
     trees.open(URI, language_id, text)
     undo: list[Edit] = []
     for _ in range(data.draw(st.integers(1, 10), label="edits")):
@@ -176,10 +189,11 @@ def test_edits_then_undo_give_a_fresh_parse(
         pytest.param("ab\r", (1, 0), (1, 0), "\n", "ab\r\n", id="join-cr-and-lf"),
     ],
 )
+@pytest.mark.parametrize("piece_chars", PIECE_SIZES)
 def test_change_positions(
-    text: str, start: tuple[int, int], end: tuple[int, int], new: str, want: str
+    text: str, start: tuple[int, int], end: tuple[int, int], new: str, want: str, piece_chars: int
 ) -> None:
-    trees = DocumentTrees()
+    trees = DocumentTrees(piece_chars=piece_chars)
     trees.open(URI, "python", text)
     trees.change(URI, start, end, new)
     assert trees.text(URI) == want
@@ -306,3 +320,51 @@ def test_tsx_is_its_own_grammar() -> None:
     tree = fresh("typescriptreact", "const a = <div>{b}</div>;\n")
     assert not tree.root_node.has_error
     assert ts_language("cobol") is None
+
+
+@pytest.mark.parametrize("piece_chars", [PIECE_CHARS, 4, 1])
+@pytest.mark.parametrize(
+    "text", ["ab\ncd\r\nef\rgh\n", "é😀x\n\n€\r\n😀😀", "", "\n\n\n", "no break"]
+)
+def test_positions_are_checked_as_the_text_model_does(text: str, piece_chars: int) -> None:
+    """`offset_at` agrees with `positions.offset_at` (the strict reference) everywhere: each
+    valid position gives the same offset, each invalid one an InvalidPosition."""
+    trees = DocumentTrees(piece_chars=piece_chars)
+    trees.open(URI, "python", text)
+    for line in range(-1, 7):
+        for column in range(-1, 9):
+            try:
+                want: int | None = offset_at(text, line, column)
+            except InvalidPosition:
+                want = None
+            if want is None:
+                with pytest.raises(InvalidPosition):
+                    trees.offset_at(URI, line, column)
+            else:
+                assert trees.offset_at(URI, line, column) == (want, len(text[:want].encode()))
+
+
+@pytest.mark.parametrize("piece_chars", [PIECE_CHARS, 1000])
+def test_a_big_documents_view_is_its_head_and_a_window_around_the_cursor(
+    piece_chars: int,
+) -> None:
+    """The view of a big document from its pieces equals `completion.view.view` of its text,
+    and maps the window's lines back to the document's."""
+    from lsp_server.completion.view import view
+
+    text = "".join(f"line {i} = {'x' * (i % 50)}\n" for i in range(60_000))
+    trees = DocumentTrees(piece_chars=piece_chars)
+    trees.open(URI, "python", text)
+    for line in (0, 10, 1_000, 30_000, 59_999, 60_000):
+        got, byte = trees.view(URI, line, 3 if line < 60_000 else 0)
+        offset = offset_at(text, line, 3 if line < 60_000 else 0)
+        want = view(text, offset, line)
+        assert byte == offset
+        near = min(200, offset)
+        assert got.text[got.offset - near : got.offset + 200] == text[offset - near : offset + 200]
+        assert len(got.text) <= len(want.text) and len(got.text) < 200_000
+        assert got.text.startswith(text[:1000])
+        if got.line_shift:
+            # A line of the window, in the view and in the document.
+            view_line = got.text.count("\n", 0, got.offset)
+            assert view_line + got.line_shift == line
