@@ -565,7 +565,7 @@ def section(result: Json, command: str, machine: str) -> str:
     ]
     if sizes := result.get("sizes"):
         lines += [
-            "| document | round trip p50 / p99 | server share p50 / p95 / p99 | backend p50 "
+            "| document | round trip p50 / p99 | server share p50 / p95 / p99 | engine stages p50 "
             "| stub alone p50 | prompts with context |",
             "| --- | --- | --- | --- | --- | --- |",
         ]
@@ -581,7 +581,14 @@ def section(result: Json, command: str, machine: str) -> str:
                 f"**{sv['p50']:.2f}** / {sv['p95']:.2f} / **{sv['p99']:.2f}** ms | "
                 f"{be['p50']:.2f} ms | {st['p50']:.2f} ms | {row['contextShare']:.0%} |"
             )
-        lines += ["", "Median of each stage (ms), as the server timed it:", ""]
+        lines += [
+            "",
+            "Engine stages: `engineQueue` + `firstToken` + `generation` as the server times "
+            "them (its HTTP client included); the stub alone is the backend's own time.",
+            "",
+            "Median of each stage (ms), as the server timed it:",
+            "",
+        ]
         names = sorted({k for row in sizes.values() for k in row["stagesP50"]})
         lines.append("| stage | " + " | ".join(f"{r['lines']:,}" for r in sizes.values()) + " |")
         lines.append("| --- |" + " --- |" * len(sizes))
@@ -677,9 +684,13 @@ def plot(result: Json, path: Path) -> None:
                 label=f"server share {label}",
             )
         left.plot(
-            xs, [row["backendMs"]["p50"] for row in sizes.values()], marker="x", label="backend p50"
+            xs,
+            [row["backendMs"]["p50"] for row in sizes.values()],
+            marker="x",
+            label="engine stages p50",
         )
         left.set_xscale("log")
+        left.set_ylim(bottom=0)
         left.set_xlabel("document lines")
         left.set_ylabel("ms")
         left.set_title("per keystroke, one document")

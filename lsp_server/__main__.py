@@ -156,6 +156,9 @@ def main(argv: list[str] | None = None) -> int:
     return 2
 
 
+SWITCH_INTERVAL_S = 0.001
+
+
 def _serve(args: argparse.Namespace) -> int:
     from lsp_server import logs
     from lsp_server.server import build_server
@@ -168,6 +171,9 @@ def _serve(args: argparse.Namespace) -> int:
         if refusal is not None:
             print(refusal, file=sys.stderr)
             return 2
+    # Worker threads (indexing, outlines, recent documents' windows) hand the GIL back to
+    # the event loop within 1 ms rather than Python's default 5 ms: a request waits less.
+    sys.setswitchinterval(SWITCH_INTERVAL_S)
     server = build_server(cli_profile=args.profile, config_file=args.config)
     if args.tcp:
         transport.start_tcp(server, host, port, token, on_start=server.serving, on_end=server.close)

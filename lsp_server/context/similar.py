@@ -25,6 +25,8 @@ from lsp_server.context.identifiers import IDENTIFIER, keywords, language_group
 log = logging.getLogger(__name__)
 
 SETTLE_S = 0.5
+KNOWN_LINES = 200_000
+"""At most this many lines' identifiers are remembered between cuts."""
 """The background mode cuts an edited document again once it has not changed for this long."""
 
 
@@ -45,14 +47,25 @@ class _Windows:
     """A document version cut into overlapping windows, with identifier postings."""
 
     def __init__(
-        self, text: str, language_id: str, window_lines: int, stride: int, min_length: int
+        self,
+        text: str,
+        language_id: str,
+        window_lines: int,
+        stride: int,
+        min_length: int,
+        known: dict[str, frozenset[str]] | None = None,
     ) -> None:
         skip = keywords(language_id)
         self.lines = text.split("\n")
-        line_ids = [
-            {w for w in IDENTIFIER.findall(line) if len(w) >= min_length and w not in skip}
-            for line in self.lines
-        ]
+        known = {} if known is None else known  # lines seen before (another version)
+        line_ids: list[frozenset[str]] = []
+        for line in self.lines:
+            found = known.get(line)
+            if found is None:
+                found = known[line] = frozenset(
+                    w for w in IDENTIFIER.findall(line) if len(w) >= min_length and w not in skip
+                )
+            line_ids.append(found)
         n = len(self.lines)
         starts = list(range(0, max(1, n - window_lines + stride), stride))
         if n > window_lines and starts[-1] + window_lines < n:
@@ -136,6 +149,9 @@ class RecentDocuments:
         self._worker: threading.Thread | None = None
         self._stopped = False
         self._sleeping = True
+        self._known: dict[str, dict[str, frozenset[str]]] = {}
+        """Per language, each line's identifiers (the worker's: a new version of a document
+        is cut mostly from lines it has seen)."""
         self.max_docs = max_docs
         self.max_chars = max_chars
         self.window_lines = window_lines
@@ -201,9 +217,17 @@ class RecentDocuments:
                 if not due:
                     break
                 doc, text, language_id = due[0]
+                known = self._known.setdefault(language_id, {})
+                if len(known) > KNOWN_LINES:
+                    known.clear()
                 try:
                     windows: _Windows | None = _Windows(
-                        _resolve(text), language_id, self.window_lines, self.stride, self.min_length
+                        _resolve(text),
+                        language_id,
+                        self.window_lines,
+                        self.stride,
+                        self.min_length,
+                        known,
                     )
                 except Exception:  # one document must not stop the others being cut
                     log.warning("could not cut %s into windows", doc.uri, exc_info=True)

@@ -23,8 +23,8 @@ def path_of(uri: str) -> Path | None:
     return Path(fs) if fs else None
 
 
-INDEX_DEBOUNCE_S = 0.3
-"""Re-index an edited document once typing pauses, not on every keystroke."""
+INDEX_DEBOUNCE_S = 2.0
+"""Re-index an edited document once typing pauses for this long, not on every keystroke."""
 
 
 def schedule_index_update(
