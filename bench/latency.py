@@ -49,7 +49,7 @@ import statistics
 import sysconfig
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -105,6 +105,16 @@ def workspace(root: Path, lines: int, name: str = "big.py") -> tuple[Path, str, 
     text = before + after
     path.write_text(text, encoding="utf-8")
     return path, text, len(before)
+
+
+@contextlib.contextmanager
+def stub_workspace() -> Iterator[tuple[Path, StubOpenAI]]:
+    """A scratch workspace folder and the stub backend (a one-line answer)."""
+    with (
+        tempfile.TemporaryDirectory(prefix="coder-lsp-latency-") as tmp,
+        StubOpenAI(reply=lambda prompt: "print(x)\n") as stub,
+    ):
+        yield Path(tmp), stub
 
 
 def position(text: str, offset: int) -> Json:
@@ -232,16 +242,7 @@ async def type_and_time(
     for ch in chars:
         offset = await s.type(uri, offset, ch)
         version = s.versions[uri]
-        id_ = s.new_id()
-        await s.server.request(
-            id_,
-            "textDocument/inlineCompletion",
-            {
-                "textDocument": {"uri": uri},
-                "position": position(s.texts[uri], offset),
-                "context": {"triggerKind": 1},
-            },
-        )
+        id_ = await s.ask(uri, offset)
         sent = time.perf_counter()
         await s.server.response(id_, 30)
         rows.append({"version": version, "roundTripMs": (s.server.arrived[id_] - sent) * 1000})
@@ -273,11 +274,7 @@ async def bare_stub(stub: StubOpenAI, prompts: Sequence[str]) -> list[float]:
 async def part_sizes(args: argparse.Namespace) -> Json:
     out: Json = {}
     for lines in args.sizes:
-        with (
-            tempfile.TemporaryDirectory(prefix="coder-lsp-latency-") as tmp,
-            StubOpenAI(reply=lambda prompt: "print(x)\n") as stub,
-        ):
-            root = Path(tmp)
+        with stub_workspace() as (root, stub):
             path, text, offset = workspace(root, lines)
             async with session(root, stub) as s:
                 await wait_indexed(s)
@@ -319,11 +316,7 @@ async def part_change(args: argparse.Namespace) -> Json:
         ("10,000 lines, bracket open", 10_000, BRACKET_TYPED),
         ("10,000 lines", 10_000, TYPED),
     ):
-        with (
-            tempfile.TemporaryDirectory(prefix="coder-lsp-latency-") as tmp,
-            StubOpenAI(reply=lambda prompt: "print(x)\n") as stub,
-        ):
-            root = Path(tmp)
+        with stub_workspace() as (root, stub):
             path, text, offset = workspace(root, lines)
             async with session(root, stub) as s:
                 uri = await s.open(path, text)
@@ -382,11 +375,7 @@ async def part_documents(args: argparse.Namespace) -> Json:
                 out[f"each-{count}"] = out[f"shared-{count}"]
                 continue
             interval = 0.1 * count if rate == "shared" else 0.1
-            with (
-                tempfile.TemporaryDirectory(prefix="coder-lsp-latency-") as tmp,
-                StubOpenAI(reply=lambda prompt: "print(x)\n") as stub,
-            ):
-                root = Path(tmp)
+            with stub_workspace() as (root, stub):
                 docs = [workspace(root, 5_000, f"doc{i:02d}.py") for i in range(count)]
                 async with session(root, stub) as s:
                     await wait_indexed(s)
@@ -412,11 +401,7 @@ async def part_lag(args: argparse.Namespace) -> Json:
     source = (STDLIB / "textwrap.py").read_text(encoding="utf-8")
     body = source[source.index("    def _munge_whitespace") :][:1500]
     for lines in (10_000, 100_000):
-        with (
-            tempfile.TemporaryDirectory(prefix="coder-lsp-latency-") as tmp,
-            StubOpenAI(reply=lambda prompt: "print(x)\n") as stub,
-        ):
-            root = Path(tmp)
+        with stub_workspace() as (root, stub):
             path, text, offset = workspace(root, lines)
             async with session(root, stub, probe=True) as s:
                 await wait_indexed(s)

@@ -48,15 +48,27 @@ def offset_at(text: str, line: int, character: int) -> int:
     if character < 0:
         raise InvalidPosition(f"character {character} is negative")
     start, end = _line_span(text, line)
-    units = 0
-    offset = start
-    while units < character:
-        if offset >= end:
+    return start + column_offset(text[start:end], line, character)
+
+
+def column_offset(content: str, line: int, character: int) -> int:
+    """The string offset in a line's `content` (without its line break) of UTF-16 column
+    `character`, strictly: InvalidPosition past the line's end or inside a surrogate pair."""
+    if content.isascii():
+        if character > len(content):
             raise InvalidPosition(
                 f"character {character} is past the end of line {line} "
-                f"({utf16_len(text[start:end])} UTF-16 code units)"
+                f"({len(content)} UTF-16 code units)"
             )
-        units += 2 if ord(text[offset]) > 0xFFFF else 1
+        return character
+    units = offset = 0
+    while units < character:
+        if offset >= len(content):
+            raise InvalidPosition(
+                f"character {character} is past the end of line {line} "
+                f"({utf16_len(content)} UTF-16 code units)"
+            )
+        units += 2 if ord(content[offset]) > 0xFFFF else 1
         offset += 1
     if units != character:
         raise InvalidPosition(

@@ -25,7 +25,7 @@ import msgspec
 import tree_sitter
 
 from lsp_server.completion.view import HEAD_CHARS, WINDOW_CHARS, View
-from lsp_server.positions import InvalidPosition, utf16_len
+from lsp_server.positions import InvalidPosition, column_offset
 from lsp_server.workspace.languages import ts_language
 
 log = logging.getLogger(__name__)
@@ -297,29 +297,8 @@ class _Document:
         if found is None:
             raise InvalidPosition(f"line {line} is past the end of the document")
         k, s, e = found
-        seg = self.pieces[k][s:e]
-        if seg.isascii():
-            if units > len(seg):
-                raise InvalidPosition(
-                    f"character {units} is past the end of line {line} ({len(seg)} UTF-16 "
-                    "code units)"
-                )
-            k_chars = units
-        else:
-            count = k_chars = 0
-            while count < units:
-                if k_chars >= len(seg):
-                    raise InvalidPosition(
-                        f"character {units} is past the end of line {line} "
-                        f"({utf16_len(seg)} UTF-16 code units)"
-                    )
-                count += 2 if ord(seg[k_chars]) > 0xFFFF else 1
-                k_chars += 1
-            if count != units:
-                raise InvalidPosition(
-                    f"character {units} of line {line} splits a UTF-16 surrogate pair"
-                )
-        char, byte, _ = self._where(k, s + k_chars)
+        local = s + column_offset(self.pieces[k][s:e], line, units)
+        char, byte, _ = self._where(k, local)
         return char, byte
 
     # -- edits --------------------------------------------------------------------------------
