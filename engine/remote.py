@@ -39,8 +39,6 @@ from engine import (
 log = logging.getLogger(__name__)
 
 REQUEST_LOG_SIZE = 64
-DRAIN_S = 0.25
-"""How long the end of a finished answer is waited for (to keep its connection)."""
 MAX_SERVER_STOPS = 4
 """The OpenAI API takes at most four stop strings; further ones are applied here."""
 HEALTH_INTERVAL_S = 5.0
@@ -444,8 +442,7 @@ class RemoteEngine:
                         )
                     timing.mark("engineQueue")  # the endpoint has taken the request
                     ended = False
-                    lines = response.aiter_lines()
-                    async for line in lines:
+                    async for line in response.aiter_lines():
                         if not line.startswith("data: "):
                             continue
                         data = line[6:].strip()
@@ -457,9 +454,7 @@ class RemoteEngine:
                             yield chunk
                         if samples.all_done:
                             ended = True
-                            break
-                    if ended:
-                        await _drain(lines)
+                            break  # stopped here: closing the stream aborts the rest
                     if not ended:
                         # The connection closed between two events (the server died): what
                         # came is not the whole answer.
@@ -480,17 +475,6 @@ class RemoteEngine:
     def unfinished_requests(self) -> int:
         """Requests this client still streams (the servers' own counts are in `/metrics`)."""
         return sum(e.inflight for e in self._endpoints)
-
-
-async def _drain(lines: AsyncIterator[str]) -> None:
-    """Read what is left of a finished answer (`[DONE]`, the end of the body), briefly: a
-    connection whose response was read whole goes back to the pool, and a new one per request
-    costs more than the rest of the request. A tail that breaks or lingers costs nothing but
-    that connection (closing it then aborts nothing: every sample is complete)."""
-    with contextlib.suppress(TimeoutError, httpx.HTTPError):
-        async with asyncio.timeout(DRAIN_S):
-            async for _ in lines:
-                pass
 
 
 class EndpointTokenizer:
