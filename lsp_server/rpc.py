@@ -12,14 +12,17 @@ handler with -32603).
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import json
 import logging
+import os
+import stat
 import threading
 import time
-from collections.abc import Awaitable
-from typing import Any, Protocol
+from collections.abc import Awaitable, Callable
+from typing import Any, BinaryIO, Protocol
 
-from lsprotocol.types import ResponseErrorMessage
+from lsprotocol.types import EXIT, ResponseErrorMessage
 from pygls.protocol import JsonRPCProtocol
 from pygls.protocol.json_rpc import JsonRPCNotification, JsonRPCRequestMessage
 
@@ -33,6 +36,8 @@ INVALID_PARAMS = -32602
 INTERNAL_ERROR = -32603
 MAX_MESSAGE_BYTES = 256 << 20
 """Bodies above this are read past and refused (a 50 MB document is fine)."""
+HEADER_LINE_LIMIT = 1 << 20
+"""A header line longer than this is refused (the asyncio reader's buffer limit)."""
 
 
 class Reader(Protocol):
@@ -77,6 +82,26 @@ def _structure(protocol: JsonRPCProtocol, data: dict[str, Any]) -> Any:
 
     kind = protocol._result_types.pop(data["id"], None) or JsonRPCResponseMessage
     return converter.structure(data, kind)
+
+
+def _hand_over(
+    protocol: JsonRPCProtocol, message: Any, msg_id: Any, method: str | None, has_id: bool
+) -> None:
+    """`protocol.handle_message(message)` without its `isinstance` checks against runtime
+    protocols (tens of microseconds a message): the kind is known from the JSON already."""
+    if method is None:
+        protocol.handle_message(message)  # a response: rare, and pygls sorts out which
+        return
+    if protocol._shutdown and method != EXIT:
+        log.warning("shut down: %s refused", method)
+        if has_id:  # LSP: requests after `shutdown` fail with InvalidRequest
+            send_error(protocol, msg_id, INVALID_REQUEST, "Invalid Request: server shut down")
+        return
+    ctx = contextvars.copy_context()
+    if has_id:
+        ctx.run(protocol._handle_request, msg_id, method, message.params)
+    else:
+        ctx.run(protocol._handle_notification, method, message.params)
 
 
 def dispatch(protocol: JsonRPCProtocol, body: bytes, received: float | None = None) -> None:
@@ -124,11 +149,26 @@ def dispatch(protocol: JsonRPCProtocol, body: bytes, received: float | None = No
             log.warning("dropped %s: %s", method or f"a response to {msg_id!r}", reason)
         return
     try:
-        protocol.handle_message(message)
+        _hand_over(protocol, message, msg_id, method, "id" in data)
     except Exception:
         log.exception("could not handle %s (id %r)", method, msg_id)
         if method is not None and "id" in data:
             send_error(protocol, msg_id, INTERNAL_ERROR, "Internal error")
+
+
+async def pipe_reader(stream: BinaryIO, fallback: Callable[[], Reader]) -> Reader:
+    """An asyncio reader of `stream` when it is a pipe or a socket (no thread per read),
+    else `fallback()` (a regular file or a terminal: no non-blocking mode forced on it)."""
+    try:
+        mode = os.fstat(stream.fileno()).st_mode
+    except (OSError, ValueError, AttributeError):
+        return fallback()
+    if not (stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)):
+        return fallback()
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader(limit=HEADER_LINE_LIMIT, loop=loop)
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), stream)
+    return reader
 
 
 async def serve(reader: Reader, protocol: JsonRPCProtocol, stop: threading.Event) -> None:
@@ -138,7 +178,12 @@ async def serve(reader: Reader, protocol: JsonRPCProtocol, stop: threading.Event
         while True:
             try:
                 line = await reader.readline()
-            except (asyncio.IncompleteReadError, ConnectionError, ValueError):
+            except ValueError:  # a line over the stream reader's limit: read past it
+                log.warning("refused a header line over the reader's limit")
+                send_error(protocol, None, PARSE_ERROR, "Parse error: a header line too long")
+                headers = {}
+                continue
+            except (asyncio.IncompleteReadError, ConnectionError):
                 return
             if not line:
                 return  # the editor closed its end
@@ -167,3 +212,6 @@ async def serve(reader: Reader, protocol: JsonRPCProtocol, stop: threading.Event
         if len(body) < size:
             return  # end of input inside a frame (stdin's reader returns what there was)
         dispatch(protocol, body, time.perf_counter())
+        # A buffered reader returns the next frame without yielding: let the handler's task
+        # take its first step first, so messages are handled in the order they came.
+        await asyncio.sleep(0)

@@ -161,11 +161,14 @@ class CoderLanguageServer(LanguageServer):
         from pygls.io_ import StdinAsyncReader, StdoutWriter
 
         self._stop_event = threading.Event()
-        reader = StdinAsyncReader(stdin or sys.stdin.buffer, self.thread_pool)
+        source = stdin or sys.stdin.buffer
         self.protocol.set_writer(StdoutWriter(stdout or sys.stdout.buffer))
 
         async def serve() -> None:
             assert self._stop_event is not None
+            reader = await rpc.pipe_reader(
+                source, lambda: StdinAsyncReader(source, self.thread_pool)
+            )
             self.serving()
             try:
                 await rpc.serve(reader, self.protocol, self._stop_event)

@@ -139,6 +139,8 @@ def render_prompt(
             redactor=parts.redactor,
             stages=stages,
             line_shift=line_shift,
+            memo=workspace.context_memo if workspace else None,
+            memo_scope=tuple(settings.privacy.exclude),
         )
     except SecretAtCursor as exc:
         raise PromptRefused(str(exc)) from None

@@ -24,7 +24,7 @@ import threading
 import time
 import weakref
 from collections import Counter, OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from typing import Protocol, runtime_checkable
 
 import msgspec
@@ -35,6 +35,7 @@ from engine.templates import FimTemplate
 from engine.tokenizer import PromptTokenizer
 from lsp_server.completion.stages import Stages
 from lsp_server.context.identifiers import imports, language_group, references
+from lsp_server.context.memo import WordMemo
 from lsp_server.context.similar import RecentDocuments
 from lsp_server.privacy.redact import Redactor
 from lsp_server.workspace.symbols import Symbol
@@ -772,6 +773,19 @@ def gather_context(
     )
 
 
+class _Gathered(msgspec.Struct, frozen=True):
+    """A completion's context and its files as the prompt takes them (redacted when a
+    redactor is on), with the kinds of secrets replaced in them."""
+
+    context: RepoContext
+    files: tuple[ContextFile, ...]
+    kinds: tuple[tuple[str, int], ...]
+
+
+ContextMemo = WordMemo[_Gathered]
+"""What `prompt_with_context` reuses while a word is typed."""
+
+
 class SecretAtCursor(ValueError):
     """The cursor is inside a secret value: nothing is completed there."""
 
@@ -807,6 +821,8 @@ def prompt_with_context(
     redactor: Redactor | None = None,
     stages: Stages | None = None,
     line_shift: int = 0,
+    memo: ContextMemo | None = None,
+    memo_scope: Hashable = None,
 ) -> tuple[BuiltPrompt, RepoContext]:
     """The completion prompt for `offset` of `text` with repository context: `gather_context`
     within `context_tokens` (at most half of `budget_tokens`), then `build_prompt` with the
@@ -818,24 +834,58 @@ def prompt_with_context(
     (grown when the prompt could use more of it; a window cut at line ends never cuts a
     one-line secret, nor one the cursor splits), and in each context file. SecretAtCursor
     when the cursor is inside a secret. `stages` gets the `context` and `prompt` marks.
+
+    With a `memo`, the context gathered (and redacted) at the first letter of the word being
+    typed serves its next letters; `memo_scope` stands for what `allow` decides by (the
+    privacy settings).
     """
     context_tokens = max(0, min(context_tokens, budget_tokens // 2))
-    ctx = gather_context(
-        path=path,
-        text=text,
-        offset=offset,
-        language_id=language_id,
-        index=index if context_tokens else None,
-        recent=recent if context_tokens else None,
-        tokenizer=tokenizer,
-        budget_tokens=context_tokens,
-        time_budget_ms=time_budget_ms,
-        root=root,
-        visible=visible_chars(budget_tokens - context_tokens),
-        allow=allow,
-        line_shift=line_shift,
+    enabled = redactor is not None and redactor.enabled
+    scope = (
+        memo_scope,
+        path,
+        language_id,
+        line_shift,
+        budget_tokens,
+        context_tokens,
+        time_budget_ms,
+        root,
+        id(tokenizer),
+        id(redactor) if enabled else None,
+        (id(index), getattr(index, "generation", None)) if context_tokens else None,
+        (id(recent), recent.generation) if context_tokens and recent is not None else None,
     )
-    files = ctx.files()
+    gathered = memo.get(path, scope, text, offset) if memo is not None else None
+    if gathered is None:
+        ctx = gather_context(
+            path=path,
+            text=text,
+            offset=offset,
+            language_id=language_id,
+            index=index if context_tokens else None,
+            recent=recent if context_tokens else None,
+            tokenizer=tokenizer,
+            budget_tokens=context_tokens,
+            time_budget_ms=time_budget_ms,
+            root=root,
+            visible=visible_chars(budget_tokens - context_tokens),
+            allow=allow,
+            line_shift=line_shift,
+        )
+        files = ctx.files()
+        kinds: Counter[str] = Counter()
+        if enabled:
+            assert redactor is not None
+            clean: list[ContextFile] = []
+            for file in files:
+                red = redactor.redact(file.text)
+                kinds.update(red.kinds)
+                clean.append(ContextFile(file.path, red.text))
+            files = clean
+        gathered = _Gathered(ctx, tuple(files), tuple(kinds.items()))
+        if memo is not None and not ctx.timed_out:
+            memo.put(path, scope, text, offset, gathered)
+    ctx, files = gathered.context, list(gathered.files)
     if stages is not None:
         stages.mark("context")
 
@@ -858,12 +908,8 @@ def prompt_with_context(
             stages.mark("prompt")
         return built, ctx
 
-    kinds: Counter[str] = Counter()
-    clean_files = []
-    for file in files:
-        red = redactor.redact(file.text)
-        kinds.update(red.kinds)
-        clean_files.append(ContextFile(file.path, red.text))
+    kinds = Counter(dict(gathered.kinds))
+    clean_files = files
     # About 5 characters a token, shared as `build_prompt` shares them (3/4 before the
     # cursor); a side the prompt uses up is grown, its chunks already known to the redactor.
     code_tokens = budget_tokens - min(ctx.tokens, context_tokens)
@@ -889,6 +935,7 @@ def prompt_with_context(
 
 __all__ = [
     "FILES",
+    "ContextMemo",
     "DefinitionLookup",
     "FileCache",
     "FileSymbols",

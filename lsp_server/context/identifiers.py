@@ -6,6 +6,7 @@ stray name from a string or a comment costs one dictionary probe.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Collection, Iterator
 
@@ -109,7 +110,10 @@ _RUST_NOISE = re.compile(r"//[^\n]*|/\*[\s\S]*?\*/|\"(?:\\.|[^\"\\])*\"")
 
 def _blank(match: re.Match[str]) -> str:
     """The match as spaces, newlines kept (so offsets and lines do not move)."""
-    return "\n".join(" " * len(part) for part in match.group(0).split("\n"))
+    found = match.group(0)
+    if "\n" not in found:
+        return " " * len(found)
+    return "\n".join(" " * len(part) for part in found.split("\n"))
 
 
 def scrub(text: str, language_id: str) -> str:
@@ -157,6 +161,33 @@ _ATTRIBUTE = re.compile(r"(?:\.|::|->)\s*([A-Za-z_$][\w$]*)")
 _AFTER_RECEIVER = re.compile(r"[ \t]*(?:\.|::|->)[ \t]*([A-Za-z_$][\w$]*)")
 
 
+_RECEIVER_USE = re.compile(
+    r"(?<![\w$.])([A-Za-z_$][\w$]*)(?=[ \t]*(?:\.|::|->)[ \t]*([A-Za-z_$][\w$]*))"
+)
+"""An identifier used as a receiver, and the attribute after it (``self.name``, ``T::new``)."""
+
+
+class _LineFacts(msgspec.Struct, frozen=True):
+    names: tuple[str, ...]
+    """Identifiers, each once, in order."""
+    called: frozenset[str]
+    attributes: frozenset[str]
+    receivers: tuple[tuple[str, str], ...]
+    """(receiver, attribute) pairs, in order."""
+
+
+@functools.lru_cache(maxsize=1 << 15)
+def _line_facts(line: str) -> _LineFacts:
+    """What `references` needs of one line, comments and strings blanked (cached: the lines
+    around a cursor are the same from one keystroke to the next)."""
+    return _LineFacts(
+        tuple(dict.fromkeys(IDENTIFIER.findall(line))),
+        frozenset(_CALLED.findall(line)),
+        frozenset(_ATTRIBUTE.findall(line)),
+        tuple(_RECEIVER_USE.findall(line)),
+    )
+
+
 def references(
     text: str,
     offset: int,
@@ -176,7 +207,7 @@ def references(
     and the word right before the cursor when it is still being typed (it occurs nowhere
     else). `Reference.receivers` lists which of `receiver_names` (``self``, module aliases)
     and of the capitalized identifiers (types: ``Stack::new``, ``Config.load``) appear right
-    before its attribute uses.
+    before its attribute uses. A call or an attribute use is seen within one line.
     """
     skip = keywords(language_id)
     line_start = text.rfind("\n", 0, offset) + 1
@@ -194,31 +225,35 @@ def references(
     start = min(_code_start(text, start, language_id), line_start)
     region = scrub(text[start:end], language_id)
     cursor = offset - start
-    called = set(_CALLED.findall(region))
-    attributes = set(_ATTRIBUTE.findall(region))
+    facts = [_line_facts(line) for line in region.split("\n")]
+    called: set[str] = set().union(*(f.called for f in facts))
+    attributes: set[str] = set().union(*(f.attributes for f in facts))
     typing = _word_before(region, cursor, line_start - start)
+    here = region.count("\n", 0, cursor)
     seen: dict[str, int] = {}
-    for distance, line in _outwards(region, cursor, lines_before, lines_after):
-        for name in IDENTIFIER.findall(line):
-            if name in seen or len(name) < min_length or name[0].isdigit():
+    for distance in range(max(lines_before, lines_after) + 1):
+        up, down = here - distance, here + distance
+        if up < 0 and down >= len(facts):
+            break
+        for index in (up,) if distance == 0 else (up, down):
+            limit = lines_before if index < here else lines_after
+            if distance > limit or not 0 <= index < len(facts):
                 continue
-            if name in skip and name not in attributes:
-                continue  # a keyword or a builtin (but `x.print(` is a method)
-            seen[name] = distance
+            for name in facts[index].names:
+                if name in seen or len(name) < min_length:
+                    continue
+                if name in skip and name not in attributes:
+                    continue  # a keyword or a builtin (but `x.print(` is a method)
+                seen[name] = distance
+    wanted = {*receiver_names, *(n for n in seen if n[0].isupper())}
     receivers: dict[str, list[str]] = {}
-    for receiver in {*receiver_names, *(n for n in seen if n[0].isupper())}:
-        pos = region.find(receiver)
-        while pos >= 0:
-            after = pos + len(receiver)
-            if pos == 0 or not (region[pos - 1].isalnum() or region[pos - 1] in "_$."):
-                m = _AFTER_RECEIVER.match(region, after)
-                if m is not None:
-                    got = receivers.setdefault(m.group(1), [])
-                    if receiver not in got:
-                        got.append(receiver)
-            pos = region.find(receiver, after)
-    whole = rf"(?<![\w$]){re.escape(typing)}(?![\w$])" if typing else ""
-    if typing and seen.get(typing) == 0 and len(re.findall(whole, region)) <= 1:
+    for f in facts:
+        for receiver, attribute in f.receivers:
+            if receiver in wanted:
+                got = receivers.setdefault(attribute, [])
+                if receiver not in got:
+                    got.append(receiver)
+    if typing and seen.get(typing) == 0 and _whole_words(region, typing) <= 1:
         del seen[typing]
     return [
         Reference(
@@ -230,6 +265,13 @@ def references(
         )
         for name, distance in seen.items()
     ]
+
+
+def _whole_words(text: str, word: str) -> int:
+    """How often `word` occurs in `text` as a whole identifier (cheap when it is rare)."""
+    if text.count(word) <= 1:
+        return text.count(word)
+    return len(re.findall(rf"(?<![\w$]){re.escape(word)}(?![\w$])", text))
 
 
 def _word_before(text: str, offset: int, line_start: int) -> str:

@@ -160,6 +160,8 @@ class RecentDocuments:
         self._clock = clock
         self._docs: OrderedDict[str, _Document] = OrderedDict()
         self._lock = threading.Lock()
+        self.generation = 0
+        """Counts changes of what queries search: documents added or dropped, windows cut."""
 
     def touch(self, uri: str, text: Text, language_id: str) -> None:
         """Record that `uri` was opened or edited and now reads `text` (cheap: no indexing).
@@ -170,23 +172,29 @@ class RecentDocuments:
         """
         with self._lock:
             if isinstance(text, str) and (len(text) > self.max_chars or "\x00" in text):
-                self._docs.pop(uri, None)
+                if self._docs.pop(uri, None) is not None:
+                    self.generation += 1
                 return
             doc = self._docs.pop(uri, None)
             now = self._clock()
             if doc is None:
                 doc = _Document(uri, path_of_uri(uri), text, language_id, now)
+                self.generation += 1
             elif (
                 doc.text is not text
                 and (not isinstance(text, str) or not isinstance(doc.text, str) or doc.text != text)
             ) or doc.language_id != language_id:
+                if doc.language_id != language_id:
+                    self.generation += 1
                 doc.text, doc.language_id, doc.stale = text, language_id, True
                 if not self.background:
                     doc.windows = None
+                    self.generation += 1
             doc.touched = now
             self._docs[uri] = doc
             while len(self._docs) > self.max_docs:
                 self._docs.popitem(last=False)
+                self.generation += 1
         if self.background:
             self._start_worker()
 
@@ -235,6 +243,7 @@ class RecentDocuments:
                 with self._lock:
                     if doc.text is text:  # not edited meanwhile
                         doc.windows, doc.stale = windows, False
+                        self.generation += 1
             if not waiting:
                 self._sleeping = True  # a touch from now on wakes it
                 with self._lock:
@@ -251,7 +260,8 @@ class RecentDocuments:
     def remove(self, uri: str) -> None:
         """Forget `uri` (deleted, or excluded by privacy settings)."""
         with self._lock:
-            self._docs.pop(uri, None)
+            if self._docs.pop(uri, None) is not None:
+                self.generation += 1
 
     def uris(self) -> list[str]:
         """The remembered documents, most recently touched first."""
@@ -306,6 +316,7 @@ class RecentDocuments:
                 with self._lock:
                     if doc.text is text:  # not edited meanwhile
                         doc.windows, doc.stale = windows, False
+                        self.generation += 1
             for score, index in windows.scores(ids):
                 if score >= threshold:
                     candidates.append((score, rank, index, doc, windows))

@@ -315,7 +315,9 @@ class WorkspaceIndex:
         self.max_file_bytes = max_file_bytes
         self.workers = min(os.cpu_count() or 1, 8) if workers is None else workers
         self.rules = WorkspaceRules(self.roots, self.exclude)
-        self._state = _State({}, {}, {}, _EMPTY_TABLE, frozenset())
+        self._current = _State({}, {}, {}, _EMPTY_TABLE, frozenset())
+        self.generation = 0
+        """Counts changes of the indexed definitions (what caches of lookups key on)."""
         self._write_lock = threading.Lock()
         self._build_lock = threading.Lock()
         self._open: dict[str, str] = {}
@@ -325,6 +327,15 @@ class WorkspaceIndex:
         self.cache_error: str | None = None  # why the cache is off, once it failed
 
     # --- reading ---------------------------------------------------------------------------
+
+    @property
+    def _state(self) -> _State:
+        return self._current
+
+    @_state.setter
+    def _state(self, state: _State) -> None:
+        self._current = state
+        self.generation += 1
 
     def files(self) -> list[Path]:
         """Indexed files, sorted."""

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from lsp_server.config import Settings
+from lsp_server.context.gather import ContextMemo
 from lsp_server.context.similar import RecentDocuments
 from lsp_server.workspace.documents import DocumentTrees
 from lsp_server.workspace.index import IndexStats, WorkspaceIndex
@@ -33,6 +34,8 @@ class WorkspaceService:
         self.roots = roots
         self.trees = trees if trees is not None else DocumentTrees()
         self.recent = RecentDocuments(background=True)
+        self.context_memo: ContextMemo = ContextMemo()
+        """Repository context reused while a word is typed (`prompt_with_context`)."""
         exclude = [*ws.exclude, *settings.privacy.exclude]
         self.index = WorkspaceIndex(
             roots, exclude=exclude, cache_dir=cache_dir, max_file_bytes=ws.max_file_kb * 1024
