@@ -39,6 +39,8 @@ from engine import (
 log = logging.getLogger(__name__)
 
 REQUEST_LOG_SIZE = 64
+DRAIN_S = 0.25
+"""How long the end of a finished answer's body is waited for (to keep its connection)."""
 MAX_SERVER_STOPS = 4
 """The OpenAI API takes at most four stop strings; further ones are applied here."""
 HEALTH_INTERVAL_S = 5.0
@@ -101,10 +103,17 @@ class _Samples:
         self.counts: dict[int, int] = {}
         self.logprobs: dict[int, float] = {}
         self.done: set[int] = set()
+        self.cut_here: set[int] = set()
+        """Samples this client stopped (a stop string the server was not given)."""
 
     @property
     def all_done(self) -> bool:
         return len(self.done) >= self.request.n
+
+    @property
+    def finished_by_server(self) -> bool:
+        """Whether the server itself ended every sample (nothing more is being generated)."""
+        return not self.cut_here
 
     def _cut(self, i: int, added: int) -> bool:
         """Cut sample `i` at the first local stop string in its new text."""
@@ -146,6 +155,8 @@ class _Samples:
             self.logprobs[i] = self.logprobs.get(i, 0.0) + sum(token_lps)
             reason = choice.get("finish_reason")
             if self.local_stops and self._cut(i, len(piece)):
+                if reason is None:
+                    self.cut_here.add(i)
                 reason = "stop"
             mean = None
             if reason is not None:
@@ -195,6 +206,8 @@ class RemoteEngine:
         self._log = RequestLog(REQUEST_LOG_SIZE)
         self._client: httpx.AsyncClient | None = None
         self._health: asyncio.Task[None] | None = None
+        self._finishing: set[asyncio.Task[None]] = set()
+        """Finished answers whose body ends are still being read (`_finish`)."""
         self._on_change = on_change
         self._turn = 0
 
@@ -342,6 +355,10 @@ class RemoteEngine:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        for finishing in list(self._finishing):
+            finishing.cancel()
+        if self._finishing:
+            await asyncio.gather(*self._finishing, return_exceptions=True)
         client, self._client = self._client, None
         if client is not None:
             await client.aclose()
@@ -427,12 +444,17 @@ class RemoteEngine:
         endpoint.inflight += 1
         try:
             try:
-                async with client.stream(
-                    "POST",
-                    f"{endpoint.url}/completions",
-                    json=self._body(request),
-                    headers={"X-Request-Id": request_id},
-                ) as response:
+                response = await client.send(
+                    client.build_request(
+                        "POST",
+                        f"{endpoint.url}/completions",
+                        json=self._body(request),
+                        headers={"X-Request-Id": request_id},
+                    ),
+                    stream=True,
+                )
+                handed_off = False
+                try:
                     if response.status_code >= 500 or response.status_code == 429:
                         raise _Unreachable(f"POST /v1/completions answered {response.status_code}")
                     if response.status_code != 200:
@@ -442,7 +464,8 @@ class RemoteEngine:
                         )
                     timing.mark("engineQueue")  # the endpoint has taken the request
                     ended = False
-                    async for line in response.aiter_lines():
+                    lines = response.aiter_lines()
+                    async for line in lines:
                         if not line.startswith("data: "):
                             continue
                         data = line[6:].strip()
@@ -450,7 +473,13 @@ class RemoteEngine:
                             ended = True
                             break
                         started = True
-                        for chunk in samples.add(data):
+                        chunks = samples.add(data)
+                        if samples.all_done and samples.finished_by_server:
+                            # The answer is whole: the end of its body is read in the
+                            # background, which gives the connection back to the pool.
+                            self._finish(response, lines)
+                            handed_off = True
+                        for chunk in chunks:
                             yield chunk
                         if samples.all_done:
                             ended = True
@@ -459,6 +488,9 @@ class RemoteEngine:
                         # The connection closed between two events (the server died): what
                         # came is not the whole answer.
                         raise httpx.RemoteProtocolError("the stream ended before it finished")
+                finally:
+                    if not handed_off:
+                        await response.aclose()
             except httpx.HTTPError as exc:
                 if started:  # tokens were shown: not safe to ask again elsewhere
                     endpoint.healthy, endpoint.error = False, f"broke off: {_explain(exc)}"
@@ -468,6 +500,25 @@ class RemoteEngine:
             endpoint.served += 1
         finally:
             endpoint.inflight -= 1
+
+    def _finish(self, response: httpx.Response, lines: AsyncIterator[str]) -> None:
+        """Read what is left of a finished answer (``[DONE]``, the end of the body) and close
+        it, in the background and briefly: a response read whole gives its connection back to
+        the pool, and a new connection per request costs more than the rest of the request. A
+        tail that breaks or lingers costs that connection only."""
+
+        async def finish() -> None:
+            try:
+                with contextlib.suppress(TimeoutError, httpx.HTTPError):
+                    async with asyncio.timeout(DRAIN_S):
+                        async for _ in lines:
+                            pass
+            finally:
+                await response.aclose()
+
+        task = asyncio.get_running_loop().create_task(finish())
+        self._finishing.add(task)
+        task.add_done_callback(self._finishing.discard)
 
     def request_log(self) -> list[RequestRecord]:
         return self._log.records()

@@ -25,6 +25,8 @@ class Recorded(msgspec.Struct, frozen=True):
     path: str
     headers: dict[str, str]
     body: Any
+    peer: int = 0
+    """The client's port: one per connection."""
 
 
 Reply = Callable[[str], str]
@@ -60,7 +62,9 @@ class _Handler(BaseHTTPRequestHandler):
             return
         with self.server.lock:
             self.server.requests.append(
-                Recorded(self.command, self.path, dict(self.headers.items()), body)
+                Recorded(
+                    self.command, self.path, dict(self.headers.items()), body, self.client_address[1]
+                )
             )
 
     def do_GET(self) -> None:

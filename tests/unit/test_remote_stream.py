@@ -3,6 +3,7 @@ beyond the four the OpenAI API takes, applied on this side."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import pytest
@@ -81,5 +82,34 @@ async def test_a_stream_that_ends_before_it_finished_is_an_error() -> None:
                 async for _ in engine.generate(request):
                     pass
             assert engine.request_log()[-1].status == "failed"
+        finally:
+            await engine.shutdown()
+
+
+@pytest.mark.parametrize("local_stop", [False, True])
+async def test_finished_answers_leave_their_connection_for_the_next(local_stop: bool) -> None:
+    """A whole answer is read to its end, so the next request reuses its connection; one
+    this client cut short while the server went on (a fifth stop string, applied here) is
+    closed, which aborts the rest."""
+    from tests.stub_openai import StubOpenAI
+
+    with StubOpenAI(reply=lambda prompt: "one two three") as stub:
+        engine = RemoteEngine(RemoteOptions(endpoints=(stub.url,), model="tiny-moe"))
+        await engine.start()
+        try:
+            stop = ["a", "b", "c", "d", "two"] if local_stop else []
+            if local_stop:
+                stub.fault = "truncate"  # the server does not end its sample: it goes on
+            request = GenerationRequest(prompt="x", max_tokens=8, stop=stop)
+            for _ in range(3):
+                chunks = [c async for c in engine.generate(request)]
+                assert chunks[-1].finished
+                assert chunks[-1].text == ("one " if local_stop else "one two three")
+                for _ in range(100):  # the body's end is read in the background
+                    if not engine._finishing:
+                        break
+                    await asyncio.sleep(0.01)
+            peers = {r.peer for r in stub.requests if r.path.endswith("/completions")}
+            assert len(peers) == (3 if local_stop else 1), peers
         finally:
             await engine.shutdown()
