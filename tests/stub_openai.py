@@ -63,7 +63,11 @@ class _Handler(BaseHTTPRequestHandler):
         with self.server.lock:
             self.server.requests.append(
                 Recorded(
-                    self.command, self.path, dict(self.headers.items()), body, self.client_address[1]
+                    self.command,
+                    self.path,
+                    dict(self.headers.items()),
+                    body,
+                    peer=self.client_address[1],
                 )
             )
 
