@@ -154,9 +154,22 @@ def rejoins_suffix(raw: str, item: str, suffix: str) -> bool:
     what ranks candidates first, before their mean log-probability.
     """
     rest = raw[len(item) :] if raw.startswith(item) else ""
-    following = next((line.strip() for line in rest.split("\n") if line.strip()), "")
-    wanted = next((line.strip() for line in suffix.split("\n") if line.strip()), "")
-    return bool(wanted) and following == wanted
+    wanted = _first_code_line(suffix)
+    return bool(wanted) and _first_code_line(rest) == wanted
+
+
+def _first_code_line(text: str) -> str:
+    """The first non-blank line of `text`, stripped ("" when none), without splitting all of
+    it (a suffix may be a whole file)."""
+    start = 0
+    while start <= len(text):
+        end = text.find("\n", start)
+        end = len(text) if end < 0 else end
+        line = text[start:end].strip()
+        if line:
+            return line
+        start = end + 1
+    return ""
 
 
 @dataclass(frozen=True, slots=True)
