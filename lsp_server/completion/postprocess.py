@@ -377,9 +377,17 @@ def _is_control(text: str, position: int) -> bool:
     return _CONTROL.match(line) is not None
 
 
-@functools.lru_cache(maxsize=64)
 def _bracket_deficit(before: str, after: str, family: str) -> int:
-    """Brackets open at the cursor that the suffix does not close."""
+    """Brackets open at the cursor that the suffix does not close.
+
+    A word typed at the cursor opens or closes no bracket, string or comment: the prefix is
+    taken without it, so the deficit computed at a word's first letter serves its next ones
+    (the suffix is lexed again otherwise)."""
+    return _count_deficit(before[: _word_start(before)], after, family)
+
+
+@functools.lru_cache(maxsize=64)
+def _count_deficit(before: str, after: str, family: str) -> int:
     scan = _scan(before, after, family)
     depth = 0
     closed = 0
@@ -662,7 +670,9 @@ def _scan(head: str, text: str, family: str) -> _Scan:
     Only ``head``'s last line (or the string or comment open there) is lexed again with
     ``text``; the rest of ``head`` is lexed once per ``head`` (:func:`_head_state`).
     """
-    resume, head_stack = _head_state(head, family)
+    # The word at the end of `head` (identifier characters) opens nor closes anything: the
+    # state is that of the head without it, cached over a word's keystrokes.
+    resume, head_stack = _head_state(head[: _word_start(head)], family)
     stack = list(head_stack)
     split = len(head) - resume
     events: list[tuple[int, str]] = []
@@ -680,6 +690,24 @@ def _scan(head: str, text: str, family: str) -> _Scan:
         elif end > split:
             spans.append((max(start, split) - split, end - split))
     return _Scan(stack, events, spans)
+
+
+_AROUND_WORDS = frozenset(" \t()[]{},.;:=+-<>!&|^%~?@")
+"""Characters next to which a word may come and go without changing any token."""
+
+
+def _word_start(text: str) -> int:
+    """Where the identifier characters at the end of `text` begin, when they follow a
+    character that pairs with nothing (a space, an operator, a bracket) on a line with no
+    quote, comment or escape before them; else the end itself (taking them away could then
+    join what is left into another string or comment, or end one elsewhere)."""
+    start = len(text)
+    while start > 0 and (text[start - 1].isalnum() or text[start - 1] in "_$"):
+        start -= 1
+    if start == 0 or text[start - 1] not in _AROUND_WORDS:
+        return len(text)
+    line = text[text.rfind("\n", 0, start) + 1 : start]
+    return len(text) if any(c in line for c in "'\"`/#*\\") else start
 
 
 @functools.lru_cache(maxsize=64)

@@ -6,7 +6,8 @@ Each document is cut into windows once per version, lazily (the document being t
 never cut, since it is never searched), with an inverted index from identifier to windows, so
 a query costs one probe per identifier of the query. In the background mode (the server) no
 query cuts anything: an edited document keeps its last windows until a worker thread has cut
-the new version, once typing in it pauses, and a new one is searched once it has been cut.
+the new version, once typing pauses in every document, and a new one is searched once it has
+been cut.
 """
 
 from __future__ import annotations
@@ -160,6 +161,8 @@ class RecentDocuments:
         self._clock = clock
         self._docs: OrderedDict[str, _Document] = OrderedDict()
         self._lock = threading.Lock()
+        self._last_touch = float("-inf")
+        """When any document was last opened or edited (the worker waits for a pause)."""
         self.generation = 0
         """Counts changes of what queries search: documents added or dropped, windows cut."""
 
@@ -190,7 +193,7 @@ class RecentDocuments:
                 if not self.background:
                     doc.windows = None
                     self.generation += 1
-            doc.touched = now
+            doc.touched = self._last_touch = now
             self._docs[uri] = doc
             while len(self._docs) > self.max_docs:
                 self._docs.popitem(last=False)
@@ -206,8 +209,9 @@ class RecentDocuments:
             self._worker.start()
 
     def _cut_settled(self) -> None:
-        """Worker thread: cut new documents at once, and edited ones once their typing has
-        paused for `settle_s`."""
+        """Worker thread: cut new documents at once, and edited ones once typing has paused
+        for `settle_s` in every document (cutting competes with requests for the GIL, and a
+        window of another document a few keystrokes old serves as well)."""
         self._sleeping = False
         while not self._stopped:
             self._wake.wait(self.settle_s)
@@ -215,11 +219,12 @@ class RecentDocuments:
             waiting = False
             while not self._stopped:
                 now = self._clock()
+                quiet = now - self._last_touch >= self.settle_s  # typing paused everywhere
                 with self._lock:
                     due = [
                         (d, d.text, d.language_id)
                         for d in reversed(self._docs.values())
-                        if d.stale and (d.windows is None or now - d.touched >= self.settle_s)
+                        if d.stale and (d.windows is None or quiet)
                     ]
                     waiting = any(d.stale for d in self._docs.values())
                 if not due:

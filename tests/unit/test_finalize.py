@@ -122,3 +122,35 @@ def test_result_is_a_prefix_of_the_completion(
     result = finalize(prefix, completion, suffix, language_id)
     assert completion.startswith(result)
     assert result == result.rstrip()
+
+
+_LEX_PIECES = [
+    *("x", "(", ")", "[", "]", "{", "}", '"', "'", "#", "\n", " ", "'''", '"""', "/*", "*/"),
+    *("//", "`", "f", "r", "\\", "ab_c", "é", "1", "\n\n", "$", "=", ".", "*", "/", ":"),
+]
+
+
+@pytest.mark.parametrize("family", ["python", "js", "c", "go", "rust"])
+def test_the_word_at_the_cursor_changes_no_lexer_state(family: str) -> None:
+    """Bracket counts are lexed without the word being typed at the cursor (so they are
+    reused over its keystrokes): exactly what lexing with it gives, over random texts of
+    quotes, comments, escapes and brackets (seeded)."""
+    import random
+    from unittest import mock
+
+    from lsp_server.completion import postprocess
+
+    rng = random.Random(family)
+
+    def text(n: int) -> str:
+        return "".join(rng.choice(_LEX_PIECES) for _ in range(rng.randrange(n)))
+
+    for _ in range(12_000):
+        before = text(25) + "".join(rng.choice("abc_$1é") for _ in range(rng.randrange(4)))
+        after, completion = text(25), text(10)
+        deficit = postprocess._bracket_deficit(before, after, family)
+        scan = postprocess._scan(before, completion, family)
+        with mock.patch.object(postprocess, "_word_start", len):
+            assert postprocess._bracket_deficit(before, after, family) == deficit, before
+            whole = postprocess._scan(before, completion, family)
+        assert (whole.open, whole.events, whole.spans) == (scan.open, scan.events, scan.spans)

@@ -142,8 +142,14 @@ async def test_recent_documents_are_cut_in_the_background_and_kept_while_typed()
     await asyncio.sleep(0.05)
     assert recent.similar("beta_two(gamma_three)", "python")
     assert not recent.similar("epsilon_five()", "python")
-    clock[0] = 1.0  # the pause
-    recent.touch("b", "zeta_six = 1\n", "python")  # wakes the worker
+    clock[0] = 1.0  # a pause in "a", but typing goes on in "b": nothing is cut yet
+    recent.touch("b", "zeta_six = 1\n", "python")  # new: cut at once
+    deadline = time.monotonic() + 5
+    while not recent.similar("zeta_six", "python"):
+        assert time.monotonic() < deadline, "the new document was never cut"
+        await asyncio.sleep(0.01)
+    assert not recent.similar("epsilon_five()", "python")
+    clock[0] = 1.6  # typing paused everywhere (the worker looks again within settle_s)
     deadline = time.monotonic() + 5
     while not recent.similar("epsilon_five()", "python"):
         assert time.monotonic() < deadline, "the edited document was never cut again"
