@@ -12,6 +12,7 @@ from lsprotocol import types
 from pygls.uris import to_fs_path
 
 from lsp_server.completion.stages import TRACE
+from lsp_server.features import test_results
 from lsp_server.privacy.redact import redactor_for
 from lsp_server.server import CoderLanguageServer
 
@@ -76,11 +77,15 @@ def register(server: CoderLanguageServer) -> None:
         doc = params.text_document
         ls.documents.open(doc.uri, doc.language_id, doc.text, doc.version)
         prepare_redaction(ls, doc.text)
+        path = path_of(doc.uri)
+        if path is not None and ls.reports is not None and ls.reports.problems_in(str(path)):
+            # Some clients (eglot) drop diagnostics of files they have not opened: again.
+            test_results.publish(ls, {str(path)})
         ws = ls.workspace_service
         if ws is None:
             return
         ws.recent.touch(doc.uri, doc.text, doc.language_id)
-        if (path := path_of(doc.uri)) is not None:
+        if path is not None:
             schedule_index_update(ls, doc.uri, path, 0.0)
 
     @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)

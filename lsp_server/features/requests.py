@@ -11,8 +11,9 @@ from pygls.exceptions import JsonRpcInvalidParams
 from engine import EngineError
 from lsp_server.completion.pipeline import Completion, complete
 from lsp_server.completion.stages import TRACE, Stages
+from lsp_server.completion.view import View
 from lsp_server.features.documents import path_of
-from lsp_server.positions import InvalidPosition
+from lsp_server.positions import InvalidPosition, column_offset
 from lsp_server.server import CoderLanguageServer
 
 log = logging.getLogger(__name__)
@@ -21,8 +22,30 @@ TREE_BUDGET_MS = 3.0
 """The most a completion spends bringing its document's tree up to date."""
 
 
+def with_selected(
+    seen: View, position: types.Position, selected: types.SelectedCompletionInfo
+) -> View:
+    """`seen` with the selected menu item in place: its range (on the cursor's line) replaced
+    by its text, and the cursor at the item's end."""
+    start, end = selected.range.start, selected.range.end
+    if start.line != position.line or end.line != position.line or start.character > end.character:
+        raise InvalidPosition("the selected item's range must be on the cursor's line")
+    line_start = seen.text.rfind("\n", 0, seen.offset) + 1
+    line_end = seen.text.find("\n", seen.offset)
+    content = seen.text[line_start : len(seen.text) if line_end < 0 else line_end]
+    a = line_start + column_offset(content, start.line, start.character)
+    b = line_start + column_offset(content, end.line, end.character)
+    text = seen.text[:a] + selected.text + seen.text[b:]
+    return View(text, a + len(selected.text), seen.line_shift)
+
+
 async def run_completion(
-    ls: CoderLanguageServer, uri: str, position: types.Position, *, invoked: bool = False
+    ls: CoderLanguageServer,
+    uri: str,
+    position: types.Position,
+    *,
+    invoked: bool = False,
+    selected: types.SelectedCompletionInfo | None = None,
 ) -> Completion | None:
     """Complete at `position` of the open document `uri`.
 
@@ -30,6 +53,9 @@ async def run_completion(
     inside the engine; this request then answers empty. An invalid position is a JSON-RPC
     InvalidParams error. None means nothing to complete (unknown document, superseded, engine
     error).
+
+    `selected` (LSP 3.18's `selectedCompletionInfo`, a menu item the editor shows) is read as
+    if it were in the document: its range replaced by its text, the cursor after it.
     """
     trace = TRACE.get()
     stages = Stages(trace.received if trace is not None else None)
@@ -42,10 +68,17 @@ async def run_completion(
     prompt_tokens = ls.host.settings.completion.prompt_tokens if ls.host else 0
     try:
         # Bounded by the window whatever the document's size: no whole-text copy.
-        seen, offset_bytes = documents.view(uri, position.line, position.character, prompt_tokens)
+        seen, at_byte = documents.view(uri, position.line, position.character, prompt_tokens)
     except InvalidPosition as exc:
         raise JsonRpcInvalidParams(f"invalid position: {exc}") from None
     stages.add("document", ls.change_ms.pop(uri, 0.0))
+    offset_bytes: int | None = at_byte
+    if selected is not None:
+        try:
+            seen = with_selected(seen, position, selected)
+        except InvalidPosition as exc:
+            raise JsonRpcInvalidParams(f"invalid selectedCompletionInfo: {exc}") from None
+        offset_bytes = None  # the document's tree does not hold the selected text
 
     if ls.host is None:
         return None
@@ -55,7 +88,9 @@ async def run_completion(
     # The document's tree, if a short reparse brings it up to date (a small edit's does; the
     # gate parses a window around the cursor otherwise). Only an automatic request's gate
     # reads it.
-    tree = documents.tree(uri) if invoked else documents.tree_now(uri, TREE_BUDGET_MS)
+    tree = None
+    if offset_bytes is not None:
+        tree = documents.tree(uri) if invoked else documents.tree_now(uri, TREE_BUDGET_MS)
     stages.mark("tree")
     work = asyncio.ensure_future(
         complete(
