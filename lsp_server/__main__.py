@@ -106,6 +106,10 @@ def main(argv: list[str] | None = None) -> int:
     from lsp_server import logs
 
     logs.configure(os.environ.get("CODER_LSP_LOG_LEVEL", "info"))
+    refusal = _missing_paths(args)
+    if refusal is not None:
+        print(refusal, file=sys.stderr)
+        return 2
     if args.command == "serve":
         return _serve(args)
     if args.command == "complete":
@@ -156,6 +160,18 @@ def main(argv: list[str] | None = None) -> int:
     return 2
 
 
+def _missing_paths(args: argparse.Namespace) -> str | None:
+    """Why a `--config` file or a `--workspace` folder given cannot be used, else None (one
+    named on the command line is meant: going on without it would mislead)."""
+    config = getattr(args, "config", None)
+    if config is not None and not config.is_file():
+        return f"coder-lsp {args.command}: --config {config}: no such file"
+    workspace = getattr(args, "workspace", None)
+    if workspace is not None and not workspace.is_dir():
+        return f"coder-lsp {args.command}: --workspace {workspace}: no such folder"
+    return None
+
+
 SWITCH_INTERVAL_S = 0.001
 
 
@@ -176,7 +192,9 @@ def _serve(args: argparse.Namespace) -> int:
     sys.setswitchinterval(SWITCH_INTERVAL_S)
     server = build_server(cli_profile=args.profile, config_file=args.config)
     if args.tcp:
-        transport.start_tcp(server, host, port, token, on_start=server.serving, on_end=server.close)
+        return transport.start_tcp(
+            server, host, port, token, on_start=server.serving, on_end=server.close
+        )
     else:
         stdin, stdout = logs.protect_stdout()
         server.start_io(stdin, stdout)

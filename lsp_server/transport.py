@@ -18,6 +18,7 @@ import ipaddress
 import json
 import logging
 import os
+import sys
 import threading
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
@@ -121,9 +122,11 @@ def start_tcp(
     *,
     on_start: Callable[[], None] | None = None,
     on_end: Callable[[str], Awaitable[None]] | None = None,
-) -> None:
+) -> int:
     """Serve one client at a time on HOST:PORT; with `token`, only a client presenting it.
-    `on_start` runs in the event loop first; `on_end` when the client's connection ends."""
+    `on_start` runs in the event loop once the port listens; `on_end` when the client's
+    connection ends. Says on stderr where it listens; the exit status: 2 when the port
+    cannot be listened on (one line, no traceback), else 0."""
     stop_event = threading.Event()
     server._stop_event = stop_event
     busy = False
@@ -155,14 +158,27 @@ def start_tcp(
             await on_end("the TCP client is gone")
         server.shutdown()  # type: ignore[no-untyped-call]
 
-    async def serve() -> None:
+    async def serve() -> int:
+        try:
+            listener = await asyncio.start_server(connection, host, port)
+        except OSError as exc:
+            reason = exc.strerror or str(exc)
+            print(f"coder-lsp serve: cannot listen on {host}:{port}: {reason}", file=sys.stderr)
+            return 2
+        server._server = listener
+        where = ", ".join(_address(s.getsockname()) for s in listener.sockets)
+        print(f"coder-lsp: listening on {where} (LSP over TCP)", file=sys.stderr, flush=True)
         if on_start is not None:
             on_start()
-        listener = await asyncio.start_server(connection, host, port)
-        server._server = listener
-        log.info("serving on %s", ", ".join(str(s.getsockname()) for s in listener.sockets))
         async with listener:
             with contextlib.suppress(asyncio.CancelledError):
                 await listener.serve_forever()
+        return 0
 
-    asyncio.run(serve())
+    return asyncio.run(serve())
+
+
+def _address(name: Any) -> str:
+    """HOST:PORT of a socket name (IPv6 hosts in brackets)."""
+    host, port = name[0], name[1]
+    return f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"

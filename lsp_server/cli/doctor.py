@@ -14,7 +14,12 @@ from engine.profiles import Profile, auto_profile, cache_root, get_profile, has_
 from lsp_server import __version__, trust
 from lsp_server.cli.output import out
 from lsp_server.cli.workspace import load_for
-from lsp_server.config import Settings, ignored_settings, sources_from_workspace
+from lsp_server.config import (
+    Settings,
+    ignored_settings,
+    resolve_profile,
+    sources_from_workspace,
+)
 from lsp_server.engine_host import engine_options
 
 
@@ -80,9 +85,11 @@ def _privacy_lines(settings: Settings) -> list[str]:
 
 def run(profile: str | None, config: Path | None = None) -> int:
     problems: list[str] = []
-    name = profile or os.environ.get("CODER_LSP_PROFILE") or auto_profile()
     root = Path.cwd()
     settings = load_for(root, config)
+    # As the server decides: the flag, then the settings (the workspace's when trusted),
+    # then CODER_LSP_PROFILE, then what this machine runs.
+    name = resolve_profile(profile, settings, os.environ) or auto_profile()
     trusted = trust.is_trusted(root)
     ignored = ignored_settings(sources_from_workspace(root, trusted=trusted))
     cpu = cpu_features()

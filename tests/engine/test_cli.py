@@ -6,6 +6,7 @@ Each `complete` loads the real embedded vLLM engine in a fresh process.
 from __future__ import annotations
 
 import ast
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -180,3 +181,56 @@ def test_fix_rejects_a_line_outside_the_file(tmp_path: Path) -> None:
     proc = run("fix", f"{src}:7", "--profile", "tiny-moe")
     assert proc.returncode == 2
     assert "line 7 is outside" in proc.stderr
+
+
+def test_doctor_follows_a_trusted_workspaces_profile(tmp_path: Path) -> None:
+    """The profile a trusted workspace's coder-lsp.toml names is the one checked, as the
+    server would use it; untrusted, it is ignored and said so."""
+    workspace, config = tmp_path / "ws", tmp_path / "config"
+    workspace.mkdir()
+    (workspace / "coder-lsp.toml").write_text('profile = "tiny-moe"\n')
+    env = {**os.environ, "CODER_LSP_CONFIG_DIR": str(config)}
+    env.pop("CODER_LSP_PROFILE", None)
+
+    def doctor() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*CLI, "doctor"], capture_output=True, text=True, timeout=120, cwd=workspace, env=env
+        )
+
+    untrusted = doctor()
+    assert "profile: tiny-moe" not in untrusted.stdout
+    assert "ignored because you have not trusted this workspace" in untrusted.stderr
+    trusted = subprocess.run(
+        [*CLI, "trust", str(workspace)], capture_output=True, text=True, timeout=60, env=env
+    )
+    assert trusted.returncode == 0, trusted.stderr
+    assert "profile: tiny-moe" in doctor().stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["doctor", "--config", "/no/such/coder-lsp.toml"], "--config /no/such/coder-lsp.toml"),
+        (["context", "a.py:1:1", "--workspace", "/no/such/dir"], "--workspace /no/such/dir"),
+        (["complete", "a.py:1:1", "--config", "/no/such.toml"], "--config /no/such.toml"),
+    ],
+)
+def test_a_missing_config_or_workspace_is_an_error(args: list[str], message: str) -> None:
+    proc = run(*args, timeout=60)
+    assert proc.returncode == 2
+    assert message in proc.stderr and (
+        "no such file" in proc.stderr or "no such folder" in proc.stderr
+    )
+
+
+def test_serve_tcp_says_where_it_listens_and_why_it_cannot() -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        proc = run("serve", "--tcp", f"127.0.0.1:{port}", timeout=60)
+    assert proc.returncode == 2
+    assert f"cannot listen on 127.0.0.1:{port}" in proc.stderr
+    assert "Traceback" not in proc.stderr
