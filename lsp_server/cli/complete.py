@@ -8,8 +8,11 @@ from pathlib import Path
 from engine import EngineStatus
 from lsp_server.cli.output import err, stderr_progress
 from lsp_server.cli.workspace import host_for, indexed_workspace, read_location, settings_for
+from lsp_server.completion.gate import Mode, decide
 from lsp_server.completion.pipeline import complete
+from lsp_server.config import Settings
 from lsp_server.languages import language_id
+from lsp_server.privacy import allow_function
 
 
 async def run(
@@ -25,6 +28,10 @@ async def run(
         return 2
     text, offset = location
     root, settings = settings_for(path, workspace, config)
+    refusal = refused(path, text, offset, settings, root)
+    if refusal is not None:  # before the engine loads: seconds, not a minute
+        err(f"coder-lsp complete: {path}: {refusal}")
+        return 1
     host = host_for(profile, settings, "complete")
     if host is None:
         return 2
@@ -34,12 +41,34 @@ async def run(
         if state.status is not EngineStatus.READY:
             err(f"coder-lsp complete: engine failed: {state.reason}")
             return 1
+        # Asked for on purpose, as an editor's invoked request: no automatic-trigger gating.
         result = await complete(
-            host, text, offset, language_id(path), path=str(path.resolve()), workspace=service
+            host,
+            text,
+            offset,
+            language_id(path),
+            path=str(path.resolve()),
+            workspace=service,
+            invoked=True,
         )
     finally:
         await host.shutdown()
     if not result.text:
         err(f"coder-lsp complete: no completion ({result.reason})")
-    sys.stdout.write(result.text + ("\n" if result.text and not result.text.endswith("\n") else ""))
+        return 1
+    sys.stdout.write(result.text + ("\n" if not result.text.endswith("\n") else ""))
     return 0
+
+
+def refused(path: Path, text: str, offset: int, settings: Settings, root: Path) -> str | None:
+    """Why nothing would be completed here, found without the engine: a binary file, a file
+    never sent to a model, or a place the gate refuses even when asked."""
+    if "\x00" in text:
+        return "a binary file: nothing is completed in it"
+    if not allow_function(settings.privacy.exclude, str(root))(str(path.resolve())):
+        return "the file is never sent to a model (a credentials file or privacy.exclude)"
+    if settings.completion.postprocess:
+        decision = decide(text[:offset], text[offset:], language_id(path), invoked=True)
+        if decision.mode is Mode.NONE:
+            return f"nothing to complete here: {decision.reason}"
+    return None

@@ -14,13 +14,41 @@ from pathlib import Path
 
 from engine.profiles import auto_profile, get_profile, prepare_model
 from engine.templates import template_for
-from engine.tokenizer import HFTokenizer
+from engine.tokenizer import HFTokenizer, PromptTokenizer
 from lsp_server.cli.output import err, stderr_progress
 from lsp_server.cli.workspace import indexed_workspace, read_location, settings_for
 from lsp_server.completion.pipeline import PromptParts, PromptRefused, render_prompt
-from lsp_server.config import resolve_profile
+from lsp_server.config import Settings, resolve_profile
 from lsp_server.languages import language_id
 from lsp_server.privacy import redactor_for, summary
+from lsp_server.privacy.guard import GuardedTokenizer
+from lsp_server.privacy.redact import Redactor
+
+
+def tokenizer_for(settings: Settings, profile_model: str, redactor: Redactor) -> PromptTokenizer:
+    """The tokenizer the server would count with: for the remote backend `engine.tokenizer`
+    when set (a local directory or file, a model in the local cache, or "endpoint": the
+    server's `/tokenize`, what is sent redacted), else the model's own."""
+    engine = settings.engine
+    choice = (engine.tokenizer or "") if engine.backend == "remote" else ""
+    if choice == "endpoint":
+        if not engine.endpoints:
+            raise ValueError('engine.tokenizer = "endpoint" needs engine.endpoints')
+        from engine.remote import EndpointTokenizer, api_key_from_env
+
+        remote = EndpointTokenizer(
+            engine.endpoints[0],
+            engine.model or profile_model,
+            api_key=api_key_from_env(engine.api_key_env),
+            ca_bundle=engine.ca_bundle,
+        )
+        return GuardedTokenizer(remote, lambda: redactor)
+    if choice:
+        return HFTokenizer.from_model(
+            prepare_model(choice) if choice.startswith("builtin:") else choice
+        )
+    model = prepare_model(engine.model or profile_model, stderr_progress)
+    return HFTokenizer.from_model(model)
 
 
 def run(
@@ -38,17 +66,16 @@ def run(
     text, offset = location
     path = path.resolve()
     root, settings = settings_for(path, workspace, config)
+    privacy = settings.privacy
+    redactor = redactor_for(privacy.redact, privacy.patterns, privacy.allow)
     try:
         prof = get_profile(resolve_profile(profile, settings) or auto_profile())
-        model = prepare_model(settings.engine.model or prof.completion_model, stderr_progress)
-        tokenizer = HFTokenizer.from_model(model)
+        tokenizer = tokenizer_for(settings, prof.completion_model, redactor)
     except Exception as exc:  # unknown profile, model not available offline, bad tokenizer
         err(f"coder-lsp context: cannot load the tokenizer: {exc}")
         return 1
     template = template_for(prof.template).with_stops(prof.stop)
     service = indexed_workspace(root, settings, "context")
-    privacy = settings.privacy
-    redactor = redactor_for(privacy.redact, privacy.patterns, privacy.allow)
     parts = PromptParts(template, tokenizer, settings, prof.prompt_tokens, redactor)
     try:
         prompt, ctx = render_prompt(

@@ -6,9 +6,11 @@ Each `complete` loads the real embedded vLLM engine in a fresh process.
 from __future__ import annotations
 
 import ast
+import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -234,3 +236,49 @@ def test_serve_tcp_says_where_it_listens_and_why_it_cannot() -> None:
     assert proc.returncode == 2
     assert f"cannot listen on 127.0.0.1:{port}" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_context_counts_with_the_configured_tokenizer(tmp_path: Path) -> None:
+    """`engine.tokenizer` of a remote backend is what `context` counts with, as the server
+    does: no attempt at the profile's model, which is not on this machine."""
+    from engine.profiles import prepare_model
+
+    tokenizer = prepare_model("builtin:tiny-moe")
+    config = tmp_path / "coder-lsp.toml"
+    config.write_text(
+        "[engine]\n"
+        'backend = "remote"\n'
+        'endpoints = ["http://127.0.0.1:9/v1"]\n'
+        f"tokenizer = {json.dumps(str(tokenizer))}\n"
+    )
+    src = tmp_path / "calc.py"
+    src.write_text("def add(a, b):\n    return a + b\n")
+    proc = run(
+        "context", f"{src}:2:5", "--profile", "deepseek-v2-lite", "--config", str(config),
+        "--workspace", str(tmp_path),
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "def add(a, b):" in proc.stdout
+    assert "profile deepseek-v2-lite, template deepseek" in proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "location", "reason"),
+    [
+        ("blob.py", "x = 1\x00\x01\n", "1:5", "a binary file"),
+        (".env", "TOKEN=abc\n", "1:7", "never sent to a model"),
+    ],
+)
+def test_complete_refuses_before_loading_the_engine(
+    tmp_path: Path, name: str, content: str, location: str, reason: str
+) -> None:
+    """What can be refused without a model is refused first: in seconds, with a non-zero
+    exit, and no engine started."""
+    src = tmp_path / name
+    src.write_text(content)
+    started = time.monotonic()
+    proc = run("complete", f"{src}:{location}", "--profile", "tiny-moe", timeout=120)
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    assert reason in proc.stderr
+    assert "Loading" not in proc.stderr and "engine" not in proc.stderr.lower()
+    assert time.monotonic() - started < 30
