@@ -41,6 +41,7 @@ _KINDS: dict[str, SymbolKind] = {
     "enum": SymbolKind.Enum,
     "type": SymbolKind.Class,
     "constant": SymbolKind.Constant,
+    "variable": SymbolKind.Variable,
     "namespace": SymbolKind.Namespace,
     "module": SymbolKind.Module,
 }
@@ -222,6 +223,7 @@ _GO = _Spec(
 (type_alias name: (type_identifier) @name) @type
 (method_elem name: (field_identifier) @name) @method
 (const_spec) @constant
+(var_spec) @variable
 """,
     containers={"type_spec": True},
     locals=frozenset({"function_declaration", "method_declaration", "func_literal"}),
@@ -675,8 +677,11 @@ class _Extractor:
                 signature = f"{head} {{ ... }} {tail.rstrip(';').strip()}"
         self.add(kind, name_node, outer, container, signature, self.doc(node, outer), name)
 
-    def constant(self, node: Node, caps: dict[str, list[Node]]) -> None:
-        """A top-level constant (or a JS const holding a function)."""
+    def constant(
+        self, node: Node, caps: dict[str, list[Node]], kind: SymbolKind = SymbolKind.Constant
+    ) -> None:
+        """A top-level constant (or a JS const holding a function; Go's package-level
+        variables too, `kind` Variable)."""
         source, spec, lang = self.source, self.spec, self.language_id
         if lang == "java":
             mods = caps.get("modifiers")
@@ -691,20 +696,19 @@ class _Extractor:
             return
         container = enclosing[0]
 
-        if lang == "go":  # one const_spec may name several constants
+        if lang == "go":  # one const_spec or var_spec may name several
             names = [n for n in node.children_by_field_name("name") if n.is_named]
             block = node.parent
             single = block is not None and block.named_child_count == 1
             outer = block if single and block is not None else node
-            keyword = "" if single else "const "
+            keyword = "" if single else ("var " if node.type == "var_spec" else "const ")
             doc = _comment_above(source, spec, node) or (
                 _comment_above(source, spec, block) if single and block is not None else ""
             )
             text = keyword + _text(source, outer)
             for name_node in names:
                 self.add(
-                    SymbolKind.Constant, name_node, outer, container,
-                    _constant_signature(text), doc,
+                    kind, name_node, outer, container, _constant_signature(text), doc,
                 )  # fmt: skip
             return
 
@@ -766,8 +770,8 @@ def extract_symbols(
             if capture in _KINDS:
                 node = nodes[0]
                 try:
-                    if capture == "constant":
-                        ex.constant(node, caps)
+                    if capture in ("constant", "variable"):
+                        ex.constant(node, caps, _KINDS[capture])
                     else:
                         ex.definition(capture, node, caps)
                 except Exception:  # one odd definition must not lose the whole file

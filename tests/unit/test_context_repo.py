@@ -270,3 +270,33 @@ def test_prompt_with_context_budgets(repo: Path, tmp_path: Path, tok: HFTokenize
     assert 0 < ctx.tokens <= 150 and capped.prompt_tokens <= 300
     assert capped.context_files == len(ctx.files()) == 1
     assert SIGNATURE in capped.text
+
+
+def test_a_go_package_variable_is_context_for_its_uses(tmp_path: Path, tok: HFTokenizer) -> None:
+    """`DefaultSocket.` in Go: the package-level variable's declaration is found and shown."""
+    root = tmp_path / "gorepo"
+    (root / "net").mkdir(parents=True)
+    (root / "net" / "socket.go").write_text(
+        "package net\n\n// DefaultSocket is the socket used when none is given.\n"
+        'var DefaultSocket = NewSocket("/run/app.sock")\n\n'
+        "func NewSocket(path string) *Socket {\n\treturn &Socket{path: path}\n}\n"
+    )
+    main = root / "main.go"
+    text = 'package main\n\nimport "example.com/app/net"\n\nfunc main() {\n\tnet.DefaultSocket.'
+    main.write_text(text)
+    index = WorkspaceIndex([root], cache_dir=tmp_path / "cache", workers=0)
+    index.build()
+    ctx = gather_context(
+        path=str(main),
+        text=text,
+        offset=len(text),
+        language_id="go",
+        index=index,
+        recent=None,
+        tokenizer=tok,
+        budget_tokens=300,
+        root=str(root),
+    )
+    shown = "\n".join(s.text for s in ctx.snippets)
+    assert 'var DefaultSocket = NewSocket("/run/app.sock")' in shown, ctx.snippets
+    assert "// DefaultSocket is the socket used when none is given." in shown

@@ -549,6 +549,19 @@ def test_tree_from_document_trees_gives_the_same_symbols() -> None:
             id="go-several-names-generic-receiver",
         ),
         pytest.param(
+            b"package p\n\nvar DefaultSocket = NewSocket()\n\nvar (\n\tretries = 3\n"
+            b"\ta, b = 1, 2\n)\n\nfunc f() {\n\tvar local = 1\n\t_ = local\n}\n",
+            "go",
+            [
+                (SymbolKind.Variable, "DefaultSocket"),
+                (SymbolKind.Variable, "retries"),
+                (SymbolKind.Variable, "a"),
+                (SymbolKind.Variable, "b"),
+                (F, "f"),
+            ],
+            id="go-package-variables",
+        ),
+        pytest.param(
             b"impl<T> Stack<T> {\n    fn push(&mut self, v: T) {}\n}\n"
             b"fn outer() {\n    fn inner() {}\n}\n",
             "rust",
