@@ -279,6 +279,8 @@ def test_template_json_has_the_shape_lsp4ij_reads() -> None:
     assert set(template) <= TEMPLATE_KEYS
     assert template["id"] == "coder-lsp"
     assert template["name"] == "coder-lsp"
+    # Without it LSP4IJ shows its own documentation link, which leads nowhere for this server.
+    assert template["url"] == ""
     args = template["programArgs"]  # LSP4IJ reads it unconditionally, as a map of strings
     assert isinstance(args, dict) and "default" in args and set(args) <= OS_KEYS
     assert all(isinstance(value, str) and value for value in args.values())
