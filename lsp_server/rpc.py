@@ -81,7 +81,13 @@ def _structure(protocol: JsonRPCProtocol, data: dict[str, Any]) -> Any:
     from pygls.protocol.json_rpc import JsonRPCResponseMessage
 
     kind = protocol._result_types.pop(data["id"], None) or JsonRPCResponseMessage
-    return converter.structure(data, kind)
+    try:
+        return converter.structure(data, kind)
+    except Exception:
+        # An answer that does not fit the request's result type (`null` for an applyEdit)
+        # still ends the request: its waiter gets the value as it came.
+        log.warning("an answer to %r not of the expected type: taken as it came", data["id"])
+        return converter.structure(data, JsonRPCResponseMessage)
 
 
 def _hand_over(

@@ -13,6 +13,7 @@ import json
 import socket
 import struct
 import threading
+import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -93,6 +94,8 @@ class _Handler(BaseHTTPRequestHandler):
         if self.path.endswith("/completions"):
             if self._fault():
                 return
+            if self.server.delay_s:
+                time.sleep(self.server.delay_s)  # a slow model
             text = self.server.reply(str(body.get("prompt", "")))
             n = int(body.get("n", 1))
             if body.get("stream"):
@@ -153,6 +156,8 @@ class _Server(ThreadingHTTPServer):
         self.fault: str | None = None
         self.released = threading.Event()
         self.record_tokenize = True
+        self.delay_s = 0.0
+        """Completions wait this long before answering (a slow model)."""
         self.requests: list[Recorded] = []
         self.lock = threading.Lock()
 
@@ -181,6 +186,15 @@ class StubOpenAI:
     def fault(self, value: str | None) -> None:
         assert value is None or value in FAULTS, value
         self._server.fault = value
+
+    @property
+    def delay_s(self) -> float:
+        """Seconds `/v1/completions` waits before it answers."""
+        return self._server.delay_s
+
+    @delay_s.setter
+    def delay_s(self, value: float) -> None:
+        self._server.delay_s = value
 
     @property
     def requests(self) -> list[Recorded]:

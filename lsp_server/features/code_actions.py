@@ -3,8 +3,10 @@
 Listing is cheap and never calls a model: one "Fix with AI" per diagnostic, two actions for a
 selection, and "Generate unit tests" on a function or class. The model runs when the editor
 resolves the chosen action; clients that cannot resolve get the edits computed in the listing
-itself, only when the user asked for actions, with a progress notification. Edits are never
-applied by the server: they are returned for the editor to show and apply.
+itself, only when the user asked for actions, with a progress notification, for at most
+`EAGER_S`: an action not ready by then comes with a command that sends its edit once it is
+(`workspace/applyEdit`), so the menu opens in time. Edits are never applied behind the user's
+back: they are returned, or sent, for the editor to apply once the user chose the action.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import asyncio
 import logging
 import time
 import uuid
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +43,15 @@ MAX_PARSE_CHARS = 2_000_000
 """Documents larger than this are not parsed to find a definition for test generation."""
 MAX_EAGER_ACTIONS = 3
 """Most actions computed in one listing for clients that cannot resolve."""
+EAGER_S = 1.5
+"""How long such a listing waits for edits (eglot gives up after 10 s; a menu should open in
+under 2): an action not computed by then is listed with `APPLY_COMMAND`, which applies its
+edit once computed (the user chose it), when the client can apply edits."""
+APPLY_COMMAND = "coderLsp.applyCodeAction"
+MAX_PENDING = 16
+"""Actions still being computed for `APPLY_COMMAND`, at most (the oldest are dropped)."""
+
+_pending: OrderedDict[str, asyncio.Task[types.CodeAction]] = OrderedDict()
 
 
 def _title_message(message: str) -> str:
@@ -348,6 +360,44 @@ def _end_progress(ls: CoderLanguageServer, token: str | None) -> None:
         ls.end_progress(token)
 
 
+def _can_apply(ls: CoderLanguageServer) -> bool:
+    workspace = ls.client_capabilities.workspace
+    return bool(workspace and workspace.apply_edit)
+
+
+async def eager_actions(
+    ls: CoderLanguageServer, actions: list[types.CodeAction]
+) -> list[types.CodeAction]:
+    """The actions with their edits, for a client that cannot resolve, within `EAGER_S`: those
+    computed by then with their edit, the others with `APPLY_COMMAND` (or left out when the
+    client cannot apply an edit the server sends)."""
+    tasks = [asyncio.ensure_future(resolve_action(ls, a)) for a in actions]
+    await asyncio.wait(tasks, timeout=EAGER_S)
+    listed: list[types.CodeAction] = []
+    for action, task in zip(actions, tasks, strict=True):
+        if task.done():
+            if not task.cancelled() and task.exception() is None and task.result().edit:
+                listed.append(task.result())
+            continue
+        if not _can_apply(ls):
+            task.cancel()
+            continue
+        key = uuid.uuid4().hex
+        task.add_done_callback(lambda t: t.cancelled() or t.exception())  # never run: fine
+        _pending[key] = task
+        while len(_pending) > MAX_PENDING:
+            _pending.popitem(last=False)[1].cancel()
+        listed.append(
+            types.CodeAction(
+                title=action.title,
+                kind=action.kind,
+                diagnostics=action.diagnostics,
+                command=types.Command(title=action.title, command=APPLY_COMMAND, arguments=[key]),
+            )
+        )
+    return listed
+
+
 def register(server: CoderLanguageServer) -> None:
     @server.feature(
         types.TEXT_DOCUMENT_CODE_ACTION,
@@ -362,10 +412,20 @@ def register(server: CoderLanguageServer) -> None:
         # This client cannot resolve: compute edits now, only when the user asked.
         if params.context.trigger_kind == types.CodeActionTriggerKind.Automatic:
             return []
-        resolved = await asyncio.gather(
-            *(resolve_action(ls, a) for a in actions[:MAX_EAGER_ACTIONS])
+        return await eager_actions(ls, actions[:MAX_EAGER_ACTIONS])
+
+    @server.command(APPLY_COMMAND)
+    async def apply_code_action(ls: CoderLanguageServer, key: str) -> None:
+        """Apply an action listed before its edit was ready, once it is (the user chose it)."""
+        task = _pending.pop(key, None)
+        if task is None:
+            raise JsonRpcInvalidParams("this action is gone; ask for code actions again")
+        action = await task
+        if action.edit is None:
+            return  # why not was shown when it failed
+        await ls.workspace_apply_edit_async(
+            types.ApplyWorkspaceEditParams(edit=action.edit, label=action.title)
         )
-        return [a for a in resolved if a.edit is not None]
 
     @server.feature(types.CODE_ACTION_RESOLVE)
     async def code_action_resolve(

@@ -21,6 +21,11 @@ from tests.stub_openai import StubOpenAI
 TEXT = "def total(values):\n    ret\n"
 
 
+def _requests(server: RawServer, method: str) -> list[dict[str, Any]]:
+    """The server's requests to the editor by `method` (RawServer answers them)."""
+    return [m for m in server.requests if m.get("method") == method]
+
+
 def _prompts(stub: StubOpenAI) -> list[str]:
     return [str(r.body["prompt"]) for r in stub.requests if r.path.endswith("/completions")]
 
@@ -149,5 +154,73 @@ async def test_failing_test_diagnostics_come_again_when_the_file_opens(tmp_path:
             (again,) = published()[-1]["diagnostics"]
             assert "test_add failed" in again["message"]
             assert again["range"]["start"]["line"] == 4
+        finally:
+            await server.stop()
+
+
+CALC_BUG = "def add(a, b):\n    return a - b\n"
+FIXED_ANSWER = "```python\ndef add(a, b):\n    return a + b\n```\n"
+
+
+async def test_a_client_that_cannot_resolve_gets_its_listing_in_time(tmp_path: Path) -> None:
+    """eglot cannot resolve code actions and gives up on a listing after 10 s: the listing
+    answers within 2 s, an action whose edit is not ready yet carries a command, and running
+    it sends the edit once computed (`workspace/applyEdit`), for the editor to apply."""
+    (tmp_path / "calc.py").write_text(CALC_BUG)
+    uri = (tmp_path / "calc.py").as_uri()
+    with StubOpenAI(reply=lambda prompt: FIXED_ANSWER) as stub:
+        server = RawServer("--profile", "tiny-moe")
+        await server.start()
+        try:
+            engine = {"backend": "remote", "endpoints": [stub.url], "tokenizer": "endpoint"}
+            capabilities = {
+                "window": {"workDoneProgress": True},
+                "workspace": {"applyEdit": True, "workspaceEdit": {"documentChanges": True}},
+                "textDocument": {"codeAction": {"dataSupport": True}},  # no resolveSupport
+            }
+            await server.call(
+                0,
+                "initialize",
+                {
+                    "processId": None,
+                    "rootUri": tmp_path.as_uri(),
+                    "capabilities": capabilities,
+                    "initializationOptions": {"engine": engine, "workspace": {"index": False}},
+                },
+            )
+            await server.notify("initialized", {})
+            assert (await server.wait_ready(60))["state"] == "ready"
+            await _open(server, uri, CALC_BUG)
+            stub.delay_s = 3.0  # the model takes longer than a listing may
+            at = {"line": 1, "character": 11}
+            diagnostic = {"range": {"start": at, "end": at}, "message": "add subtracts"}
+            params = {
+                "textDocument": {"uri": uri},
+                "range": {"start": at, "end": at},
+                "context": {"diagnostics": [diagnostic], "triggerKind": 1},
+            }
+            started = time.monotonic()
+            listing = await server.call("list", "textDocument/codeAction", params)
+            assert time.monotonic() - started < 2.0
+            titles = [a["title"] for a in listing["result"]]
+            assert titles == ["Fix with AI: add subtracts", "Generate unit tests for add"]
+            action = listing["result"][0]
+            assert "edit" not in action or action["edit"] is None
+            command = action["command"]
+            assert command["command"] == "coderLsp.applyCodeAction"
+
+            await server.request("run", "workspace/executeCommand", {
+                "command": command["command"], "arguments": command["arguments"],
+            })  # fmt: skip
+            deadline = time.monotonic() + 30
+            while not (edits := _requests(server, "workspace/applyEdit")):
+                assert time.monotonic() < deadline, "no workspace/applyEdit came"
+                await asyncio.sleep(0.05)
+            (request,) = edits  # answered by RawServer
+            assert "error" not in await server.response("run")
+            change = request["params"]["edit"]["documentChanges"][0]
+            assert change["textDocument"]["uri"] == uri
+            (edit,) = change["edits"]
+            assert _apply(CALC_BUG, edit) == "def add(a, b):\n    return a + b\n"
         finally:
             await server.stop()
