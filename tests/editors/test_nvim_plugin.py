@@ -500,3 +500,32 @@ def test_a_failed_engine_is_reported_with_its_reason(tmp_path: Path) -> None:
 
 def same_but_spaces(shown: str, text: str) -> bool:
     return re.sub(r"[ \t]+", " ", shown) == re.sub(r"[ \t]+", " ", text)
+
+
+GHOST_COLOUR_SCRIPT = (
+    HELPERS
+    + r"""
+local api = vim.api
+P.load_plugin()
+local function ghost()
+  return api.nvim_get_hl(0, { name = 'CoderLspGhostText', link = false })
+end
+vim.o.termguicolors = false
+require('coder_lsp').setup({ filetypes = { 'text' } })
+T.out.cterm = ghost()
+T.out.cterm_link = api.nvim_get_hl(0, { name = 'CoderLspGhostText' }).link or vim.NIL
+T.out.normal = api.nvim_get_hl(0, { name = 'Normal', link = false })
+vim.o.termguicolors = true
+vim.cmd.colorscheme('default')  -- the ColorScheme autocommand sets the default again
+T.out.gui_link = api.nvim_get_hl(0, { name = 'CoderLspGhostText' }).link or vim.NIL
+"""
+)
+
+
+def test_ghost_text_is_never_the_normal_colour(tmp_path: Path) -> None:
+    """Without truecolor the default colorscheme's Comment has no terminal colour: the ghost
+    text gets grey rather than the normal text colour; with it, it follows Comment."""
+    out = run_nvim(GHOST_COLOUR_SCRIPT, workspace=tmp_path, timeout=60)["out"]
+    assert out["cterm"].get("ctermfg") is not None, out
+    assert out["cterm"].get("ctermfg") != out["normal"].get("ctermfg")
+    assert out["gui_link"] == "Comment", out

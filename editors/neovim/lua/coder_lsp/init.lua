@@ -10,9 +10,18 @@ local M = {}
 
 local GROUP = 'coder_lsp'
 
---- Default highlight of the ghost text (kept when the colorscheme or the user sets it).
+--- Default highlight of the ghost text (kept when the colorscheme or the user sets it): like
+--- Comment, but never the normal text colour. Without 'termguicolors' the default colorscheme
+--- gives Comment no terminal colour, and ghost text would look typed: grey (colour 8) then.
 local function highlights()
-  api.nvim_set_hl(0, 'CoderLspGhostText', { link = 'Comment', default = true })
+  local comment = api.nvim_get_hl(0, { name = 'Comment', link = false })
+  if vim.o.termguicolors or comment.ctermfg ~= nil then
+    api.nvim_set_hl(0, 'CoderLspGhostText', { link = 'Comment', default = true })
+  else
+    api.nvim_set_hl(0, 'CoderLspGhostText', {
+      fg = comment.fg, ctermfg = 8, italic = comment.italic, default = true,
+    })
+  end
 end
 
 --- Start the plugin's features in `bufnr` for `client` (a coder_lsp client).
