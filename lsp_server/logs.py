@@ -70,11 +70,11 @@ class ExpectedErrors(logging.Filter):
 
 def set_level(level: str) -> None:
     """The server's log level; pygls' record of every message sent and received (large, on
-    every keystroke) only at debug."""
+    every keystroke) and vLLM's own progress lines (most of stderr otherwise) only at debug."""
     logging.getLogger().setLevel(level.upper())
-    logging.getLogger("pygls").setLevel(
-        logging.DEBUG if level.lower() == "debug" else logging.WARNING
-    )
+    quiet = logging.DEBUG if level.lower() == "debug" else logging.WARNING
+    logging.getLogger("pygls").setLevel(quiet)
+    logging.getLogger("vllm").setLevel(quiet)
 
 
 def configure(level: str = "info") -> None:

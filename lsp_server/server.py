@@ -312,11 +312,12 @@ class CoderLanguageServer(LanguageServer):
         progress = await self._begin_progress(f"coder-lsp: loading {host.profile.name}", token)
         self.publish_state(EngineState(EngineStatus.STARTING, "loading", host.model))
 
+        shown = [0]  # the percentage never goes back (a load has several phases)
+
         def report(message: str, fraction: float) -> None:
             if progress:
-                value = types.WorkDoneProgressReport(
-                    message=message, percentage=max(0, min(100, int(fraction * 100)))
-                )
+                shown[0] = max(shown[0], min(100, int(fraction * 100)))
+                value = types.WorkDoneProgressReport(message=message, percentage=shown[0])
                 loop.call_soon_threadsafe(self.work_done_progress.report, token, value)
 
         try:
