@@ -270,12 +270,6 @@ def build_prompt(
         raise ValueError(f"prefix_share must be within [0, 1], got {prefix_share}")
     if not 0.0 <= context_share <= 1.0:
         raise ValueError(f"context_share must be within [0, 1], got {context_share}")
-    frame_tokens = len(tokenizer.encode(template.render("", "")))
-    if frame_tokens > budget_tokens:
-        raise ValueError(
-            f"a budget of {budget_tokens} tokens cannot hold the markers of template "
-            f"{template.name!r} ({frame_tokens} tokens)"
-        )
     cache = _line_cache(tokenizer)
 
     def count(text: str) -> int:
@@ -284,6 +278,12 @@ def build_prompt(
             n = cache[text] = len(tokenizer.encode(text))
         return n
 
+    frame_tokens = count(template.render("", ""))
+    if frame_tokens > budget_tokens:
+        raise ValueError(
+            f"a budget of {budget_tokens} tokens cannot hold the markers of template "
+            f"{template.name!r} ({frame_tokens} tokens)"
+        )
     clean = template.strip_markers
 
     def clean_path(path: str) -> str:
