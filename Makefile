@@ -7,7 +7,7 @@ STAMP := $(VENV)/.stamp-install
 export HF_HUB_OFFLINE ?= 1
 export VLLM_CPU_KVCACHE_SPACE ?= 1
 
-.PHONY: install demo test lint unit bench clean vscode vscode-unit vscode-e2e-apt vscode-e2e-deps vscode-e2e
+.PHONY: install demo test lint unit bench clean vscode vscode-unit vscode-e2e-apt vscode-e2e-deps vscode-e2e emacs-e2e-apt
 
 install: $(STAMP)
 
@@ -31,8 +31,20 @@ lint: $(STAMP)
 unit: $(STAMP)
 	$(PY) -m pytest -q tests/unit
 
-test: lint vscode-unit vscode vscode-e2e-deps
+test: lint vscode-unit vscode vscode-e2e-deps emacs-e2e-apt
 	$(PY) -m pytest -q -ra
+
+# tests/editors/test_emacs.py runs editors/README.md's Emacs snippet in Debian's Emacs 28 with
+# its eglot package (Emacs 29+ bundles eglot; 28 is the oldest the README covers).
+EMACS_APT := emacs-nox elpa-eglot
+
+emacs-e2e-apt:
+	@missing=$$(for p in $(EMACS_APT); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing $$missing"; \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q $$missing; \
+	fi
 
 # Rewrites the figures and plots in bench/README.md.
 bench: $(STAMP)

@@ -1,0 +1,75 @@
+"""The Emacs section of editors/README.md, run: its snippet in real Emacs with eglot (Debian
+12's Emacs 28 and elpa-eglot, installed by `make test`), against the real server, the remote
+backend on the test stub. The completion fallback must keep the word typed so far: eglot
+filters candidates by it and applies the item's edit after inserting its label."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.stub_openai import StubOpenAI
+
+ROOT = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent
+
+
+def readme_snippet() -> str:
+    """The first elisp block of the README's Emacs section."""
+    text = (ROOT / "editors" / "README.md").read_text(encoding="utf-8")
+    section = text[text.index("## Emacs") :]
+    found = re.search(r"```elisp\n(.*?)```", section, re.DOTALL)
+    assert found is not None, "no elisp block in the Emacs section"
+    return found.group(1)
+
+
+def test_the_readme_snippet_completes_in_emacs_with_eglot(tmp_path: Path) -> None:
+    emacs = shutil.which("emacs")
+    assert emacs is not None, "no emacs: `make test` installs emacs-nox and elpa-eglot"
+    snippet = tmp_path / "snippet.el"
+    snippet.write_text(readme_snippet())
+    workspace = tmp_path / "project"
+    workspace.mkdir()
+    (workspace / "calc.py").write_text("def total(values):\n    ret\n")
+    config = tmp_path / "config"
+    config.mkdir()
+    out = tmp_path / "out.json"
+    with StubOpenAI(reply=lambda prompt: "urn sum(values)") as stub:
+        # The user's own settings file (trusted): the remote backend on the stub.
+        (config / "config.toml").write_text(
+            f'[engine]\nbackend = "remote"\nendpoints = ["{stub.url}"]\ntokenizer = "endpoint"\n'
+            "[completion]\ncache = false\ncandidates = 1\n"
+        )
+        env = {
+            **os.environ,
+            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+            "HOME": str(tmp_path),
+            "CODER_LSP_CONFIG_DIR": str(config),
+            "SNIPPET": str(snippet),
+            "FILE": str(workspace / "calc.py"),
+            "OUT": str(out),
+        }
+        proc = subprocess.run(
+            [emacs, "--batch", "-l", str(HERE / "emacs" / "complete.el")],
+            env=env,
+            cwd=workspace,
+            capture_output=True,
+            text=True,
+            timeout=240,
+        )
+        asked = [r for r in stub.requests if r.path.endswith("/completions")]
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(out.read_text())
+    assert "error" not in result, (result, proc.stderr[-3000:])
+    assert result["mode"] == "python-mode"
+    assert result["connected"] is True, proc.stderr[-3000:]
+    assert asked, "the server never asked the model"
+    assert result["text"] == "def total(values):\n    return sum(values)\n", (
+        result,
+        proc.stderr[-3000:],
+    )
