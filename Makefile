@@ -33,6 +33,7 @@ unit: $(STAMP)
 
 test: lint vscode-unit vscode vscode-e2e-deps emacs-e2e-apt
 	$(PY) -m pytest -q -ra
+	tests/install/check_wheel.sh
 
 # tests/editors/test_emacs.py runs editors/README.md's Emacs snippet in Debian's Emacs 28 with
 # its eglot package (Emacs 29+ bundles eglot; 28 is the oldest the README covers).

