@@ -73,3 +73,64 @@ def test_the_readme_snippet_completes_in_emacs_with_eglot(tmp_path: Path) -> Non
         result,
         proc.stderr[-3000:],
     )
+
+
+CALC_BUG = "def add(a, b):\n    return a - b\n"
+TEST_CALC = "from calc import add\n\n\ndef test_add():\n    assert add(2, 3) == 5\n"
+
+
+def test_failing_test_diagnostics_show_in_eglot_when_the_test_file_opens(tmp_path: Path) -> None:
+    """A failing test's diagnostics, published when the server reads the report (before the
+    test file is open), show in eglot's Flymake once the file is opened. eglot 1.9 keeps
+    them either way; clients that drop them get them again on didOpen (that republish is
+    tested in tests/lsp/test_editor_paths.py)."""
+    emacs = shutil.which("emacs")
+    assert emacs is not None, "no emacs: `make test` installs emacs-nox and elpa-eglot"
+    snippet = tmp_path / "snippet.el"
+    snippet.write_text(readme_snippet())
+    workspace = tmp_path / "project"
+    (workspace / "tests").mkdir(parents=True)
+    (workspace / "calc.py").write_text(CALC_BUG)
+    (workspace / "conftest.py").write_text("")
+    (workspace / "tests" / "test_calc.py").write_text(TEST_CALC)
+    (workspace / ".git").mkdir()  # the project root for eglot
+    report = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests",
+         f"--junitxml={workspace / 'junit.xml'}"],
+        cwd=workspace, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert report.returncode == 1, report.stdout
+    config = tmp_path / "config"
+    config.mkdir()
+    out = tmp_path / "out.json"
+    with StubOpenAI(reply=lambda prompt: "") as stub:
+        (config / "config.toml").write_text(
+            f'[engine]\nbackend = "remote"\nendpoints = ["{stub.url}"]\ntokenizer = "endpoint"\n'
+        )
+        env = {
+            **os.environ,
+            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+            "HOME": str(tmp_path),
+            "CODER_LSP_CONFIG_DIR": str(config),
+            "SNIPPET": str(snippet),
+            "FIRST": str(workspace / "calc.py"),
+            "TEST_FILE": str(workspace / "tests" / "test_calc.py"),
+            "OUT": str(out),
+        }
+        proc = subprocess.run(
+            [emacs, "--batch", "-l", str(HERE / "emacs" / "diagnostics.el")],
+            env=env,
+            cwd=workspace,
+            capture_output=True,
+            text=True,
+            timeout=240,
+        )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(out.read_text())
+    assert "error" not in result, (result, proc.stderr[-3000:])
+    assert result["connected"] is True, proc.stderr[-3000:]
+    messages = [(text, line) for text, line in result["diagnostics"]]
+    assert any("test_add failed" in text and line == 5 for text, line in messages), (
+        result,
+        proc.stderr[-3000:],
+    )
