@@ -134,3 +134,51 @@ def test_failing_test_diagnostics_show_in_eglot_when_the_test_file_opens(tmp_pat
         result,
         proc.stderr[-3000:],
     )
+
+
+def test_fix_with_ai_in_eglot_lists_in_time_and_applies_when_chosen(tmp_path: Path) -> None:
+    """eglot 1.9 cannot resolve code actions and waits 10 s for a listing: with a model that
+    takes 3 s, the listing comes in under 2 s, and the fix's command brings the edit into
+    the buffer once computed (the user chose it)."""
+    emacs = shutil.which("emacs")
+    assert emacs is not None, "no emacs: `make test` installs emacs-nox and elpa-eglot"
+    snippet = tmp_path / "snippet.el"
+    snippet.write_text(readme_snippet())
+    workspace = tmp_path / "project"
+    workspace.mkdir()
+    (workspace / "calc.py").write_text(CALC_BUG)
+    config = tmp_path / "config"
+    config.mkdir()
+    out = tmp_path / "out.json"
+    answer = "```python\ndef add(a, b):\n    return a + b\n```\n"
+    with StubOpenAI(reply=lambda prompt: answer) as stub:
+        (config / "config.toml").write_text(
+            f'[engine]\nbackend = "remote"\nendpoints = ["{stub.url}"]\ntokenizer = "endpoint"\n'
+            "[workspace]\nindex = false\n"
+        )
+        stub.delay_s = 3.0
+        env = {
+            **os.environ,
+            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+            "HOME": str(tmp_path),
+            "CODER_LSP_CONFIG_DIR": str(config),
+            "SNIPPET": str(snippet),
+            "FILE": str(workspace / "calc.py"),
+            "OUT": str(out),
+        }
+        proc = subprocess.run(
+            [emacs, "--batch", "-l", str(HERE / "emacs" / "actions.el")],
+            env=env,
+            cwd=workspace,
+            capture_output=True,
+            text=True,
+            timeout=240,
+        )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(out.read_text())
+    assert "error" not in result, (result, proc.stderr[-3000:])
+    assert result["connected"] is True, proc.stderr[-3000:]
+    assert "Fix with AI: add subtracts" in result["titles"], result
+    assert result["listing_ms"] < 2000, result
+    assert result["command"] == "coderLsp.applyCodeAction", result
+    assert result["text"] == "def add(a, b):\n    return a + b\n", (result, proc.stderr[-3000:])
