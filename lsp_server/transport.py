@@ -163,11 +163,12 @@ def start_tcp(
             listener = await asyncio.start_server(connection, host, port)
         except OSError as exc:
             reason = exc.strerror or str(exc)
-            print(f"coder-lsp serve: cannot listen on {host}:{port}: {reason}", file=sys.stderr)
+            sys.stderr.write(f"coder-lsp serve: cannot listen on {host}:{port}: {reason}\n")
             return 2
         server._server = listener
         where = ", ".join(_address(s.getsockname()) for s in listener.sockets)
-        print(f"coder-lsp: listening on {where} (LSP over TCP)", file=sys.stderr, flush=True)
+        sys.stderr.write(f"coder-lsp: listening on {where} (LSP over TCP)\n")
+        sys.stderr.flush()
         if on_start is not None:
             on_start()
         async with listener:

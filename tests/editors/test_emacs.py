@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from tests.stub_openai import StubOpenAI
 
@@ -28,51 +29,69 @@ def readme_snippet() -> str:
     return found.group(1)
 
 
-def test_the_readme_snippet_completes_in_emacs_with_eglot(tmp_path: Path) -> None:
+def run_emacs(
+    tmp_path: Path,
+    script: str,
+    workspace: Path,
+    server_settings: str,
+    files: dict[str, Path],
+) -> tuple[dict[str, Any], str]:
+    """Run `emacs/<script>` in batch Emacs with the README's snippet, the server's settings
+    (TOML) in the user's own config file, and `files` (environment name: path); its results
+    and Emacs' stderr."""
     emacs = shutil.which("emacs")
     assert emacs is not None, "no emacs: `make test` installs emacs-nox and elpa-eglot"
     snippet = tmp_path / "snippet.el"
     snippet.write_text(readme_snippet())
+    config = tmp_path / "config"
+    config.mkdir(exist_ok=True)
+    (config / "config.toml").write_text(server_settings)
+    out = tmp_path / "out.json"
+    env = {
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+        "HOME": str(tmp_path),
+        "CODER_LSP_CONFIG_DIR": str(config),
+        "SNIPPET": str(snippet),
+        "OUT": str(out),
+        **{name: str(path) for name, path in files.items()},
+    }
+    proc = subprocess.run(
+        [emacs, "--batch", "-l", str(HERE / "emacs" / script)],
+        env=env,
+        cwd=workspace,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result: dict[str, Any] = json.loads(out.read_text())
+    assert "error" not in result, (result, proc.stderr[-3000:])
+    assert result["connected"] is True, proc.stderr[-3000:]
+    return result, proc.stderr[-3000:]
+
+
+def remote_settings(stub: StubOpenAI, extra: str = "") -> str:
+    """The remote backend on `stub`, as the user's settings file says it."""
+    return (
+        f'[engine]\nbackend = "remote"\nendpoints = ["{stub.url}"]\ntokenizer = "endpoint"\n'
+        + extra
+    )
+
+
+def test_the_readme_snippet_completes_in_emacs_with_eglot(tmp_path: Path) -> None:
     workspace = tmp_path / "project"
     workspace.mkdir()
     (workspace / "calc.py").write_text("def total(values):\n    ret\n")
-    config = tmp_path / "config"
-    config.mkdir()
-    out = tmp_path / "out.json"
     with StubOpenAI(reply=lambda prompt: "urn sum(values)") as stub:
-        # The user's own settings file (trusted): the remote backend on the stub.
-        (config / "config.toml").write_text(
-            f'[engine]\nbackend = "remote"\nendpoints = ["{stub.url}"]\ntokenizer = "endpoint"\n'
-            "[completion]\ncache = false\ncandidates = 1\n"
-        )
-        env = {
-            **os.environ,
-            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
-            "HOME": str(tmp_path),
-            "CODER_LSP_CONFIG_DIR": str(config),
-            "SNIPPET": str(snippet),
-            "FILE": str(workspace / "calc.py"),
-            "OUT": str(out),
-        }
-        proc = subprocess.run(
-            [emacs, "--batch", "-l", str(HERE / "emacs" / "complete.el")],
-            env=env,
-            cwd=workspace,
-            capture_output=True,
-            text=True,
-            timeout=240,
+        settings = remote_settings(stub, "[completion]\ncache = false\ncandidates = 1\n")
+        result, stderr = run_emacs(
+            tmp_path, "complete.el", workspace, settings, {"FILE": workspace / "calc.py"}
         )
         asked = [r for r in stub.requests if r.path.endswith("/completions")]
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    result = json.loads(out.read_text())
-    assert "error" not in result, (result, proc.stderr[-3000:])
     assert result["mode"] == "python-mode"
-    assert result["connected"] is True, proc.stderr[-3000:]
     assert asked, "the server never asked the model"
-    assert result["text"] == "def total(values):\n    return sum(values)\n", (
-        result,
-        proc.stderr[-3000:],
-    )
+    assert result["text"] == "def total(values):\n    return sum(values)\n", (result, stderr)
 
 
 CALC_BUG = "def add(a, b):\n    return a - b\n"
@@ -84,10 +103,6 @@ def test_failing_test_diagnostics_show_in_eglot_when_the_test_file_opens(tmp_pat
     test file is open), show in eglot's Flymake once the file is opened. eglot 1.9 keeps
     them either way; clients that drop them get them again on didOpen (that republish is
     tested in tests/lsp/test_editor_paths.py)."""
-    emacs = shutil.which("emacs")
-    assert emacs is not None, "no emacs: `make test` installs emacs-nox and elpa-eglot"
-    snippet = tmp_path / "snippet.el"
-    snippet.write_text(readme_snippet())
     workspace = tmp_path / "project"
     (workspace / "tests").mkdir(parents=True)
     (workspace / "calc.py").write_text(CALC_BUG)
@@ -100,39 +115,15 @@ def test_failing_test_diagnostics_show_in_eglot_when_the_test_file_opens(tmp_pat
         cwd=workspace, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert report.returncode == 1, report.stdout
-    config = tmp_path / "config"
-    config.mkdir()
-    out = tmp_path / "out.json"
     with StubOpenAI(reply=lambda prompt: "") as stub:
-        (config / "config.toml").write_text(
-            f'[engine]\nbackend = "remote"\nendpoints = ["{stub.url}"]\ntokenizer = "endpoint"\n'
+        files = {"FIRST": workspace / "calc.py", "TEST_FILE": workspace / "tests" / "test_calc.py"}
+        result, stderr = run_emacs(
+            tmp_path, "diagnostics.el", workspace, remote_settings(stub), files
         )
-        env = {
-            **os.environ,
-            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
-            "HOME": str(tmp_path),
-            "CODER_LSP_CONFIG_DIR": str(config),
-            "SNIPPET": str(snippet),
-            "FIRST": str(workspace / "calc.py"),
-            "TEST_FILE": str(workspace / "tests" / "test_calc.py"),
-            "OUT": str(out),
-        }
-        proc = subprocess.run(
-            [emacs, "--batch", "-l", str(HERE / "emacs" / "diagnostics.el")],
-            env=env,
-            cwd=workspace,
-            capture_output=True,
-            text=True,
-            timeout=240,
-        )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    result = json.loads(out.read_text())
-    assert "error" not in result, (result, proc.stderr[-3000:])
-    assert result["connected"] is True, proc.stderr[-3000:]
     messages = [(text, line) for text, line in result["diagnostics"]]
     assert any("test_add failed" in text and line == 5 for text, line in messages), (
         result,
-        proc.stderr[-3000:],
+        stderr,
     )
 
 
@@ -140,45 +131,17 @@ def test_fix_with_ai_in_eglot_lists_in_time_and_applies_when_chosen(tmp_path: Pa
     """eglot 1.9 cannot resolve code actions and waits 10 s for a listing: with a model that
     takes 3 s, the listing comes in under 2 s, and the fix's command brings the edit into
     the buffer once computed (the user chose it)."""
-    emacs = shutil.which("emacs")
-    assert emacs is not None, "no emacs: `make test` installs emacs-nox and elpa-eglot"
-    snippet = tmp_path / "snippet.el"
-    snippet.write_text(readme_snippet())
     workspace = tmp_path / "project"
     workspace.mkdir()
     (workspace / "calc.py").write_text(CALC_BUG)
-    config = tmp_path / "config"
-    config.mkdir()
-    out = tmp_path / "out.json"
     answer = "```python\ndef add(a, b):\n    return a + b\n```\n"
     with StubOpenAI(reply=lambda prompt: answer) as stub:
-        (config / "config.toml").write_text(
-            f'[engine]\nbackend = "remote"\nendpoints = ["{stub.url}"]\ntokenizer = "endpoint"\n'
-            "[workspace]\nindex = false\n"
-        )
         stub.delay_s = 3.0
-        env = {
-            **os.environ,
-            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
-            "HOME": str(tmp_path),
-            "CODER_LSP_CONFIG_DIR": str(config),
-            "SNIPPET": str(snippet),
-            "FILE": str(workspace / "calc.py"),
-            "OUT": str(out),
-        }
-        proc = subprocess.run(
-            [emacs, "--batch", "-l", str(HERE / "emacs" / "actions.el")],
-            env=env,
-            cwd=workspace,
-            capture_output=True,
-            text=True,
-            timeout=240,
+        settings = remote_settings(stub, "[workspace]\nindex = false\n")
+        result, stderr = run_emacs(
+            tmp_path, "actions.el", workspace, settings, {"FILE": workspace / "calc.py"}
         )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    result = json.loads(out.read_text())
-    assert "error" not in result, (result, proc.stderr[-3000:])
-    assert result["connected"] is True, proc.stderr[-3000:]
     assert "Fix with AI: add subtracts" in result["titles"], result
     assert result["listing_ms"] < 2000, result
     assert result["command"] == "coderLsp.applyCodeAction", result
-    assert result["text"] == "def add(a, b):\n    return a + b\n", (result, proc.stderr[-3000:])
+    assert result["text"] == "def add(a, b):\n    return a + b\n", (result, stderr)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from engine import EngineStatus
@@ -180,3 +182,26 @@ def test_local_only_refuses_endpoints_off_this_machine() -> None:
         "privacy.mode 'local-only' refuses engine endpoints that are not on this machine: "
         "https://gpu-box.example.com/v1"
     )
+
+
+async def test_a_torchvision_that_breaks_vllms_import_is_named(monkeypatch: Any) -> None:
+    """PyPI's torchvision for another torch makes vLLM's import raise `operator
+    torchvision::nms does not exist`: the engine fails with what to uninstall, on either CPU
+    path (the import comes before any backend is chosen)."""
+    import builtins
+
+    from engine import EngineStatus
+    from engine.vllm_engine import TORCHVISION_MISMATCH, EmbeddedVLLMEngine
+
+    real_import = builtins.__import__
+
+    def broken(name: str, *args: Any, **kwargs: Any) -> Any:
+        if name.startswith("vllm"):
+            raise RuntimeError("operator torchvision::nms does not exist")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", broken)
+    engine = EmbeddedVLLMEngine("/nonexistent/model")
+    await engine.start()
+    assert engine.state.status is EngineStatus.FAILED
+    assert engine.state.reason == TORCHVISION_MISMATCH
