@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
+import sys
 import threading
 import time
 import uuid
@@ -112,6 +114,31 @@ def engine_args(
     if options.enforce_eager is not None:
         args["enforce_eager"] = options.enforce_eager
     return args
+
+
+def serve_command(
+    args: dict[str, Any],
+    *,
+    served_name: str,
+    host: str,
+    port: int,
+    lora_adapters: dict[str, str] | None = None,
+) -> list[str]:
+    """`vllm serve` (its OpenAI-compatible server) for the same `engine_args`: each keyword
+    as its flag, booleans as `--x`/`--no-x`, mappings as JSON; adapters served by name."""
+    command = [sys.executable, "-m", "vllm.entrypoints.openai.api_server"]
+    for key, value in args.items():
+        flag = "--" + key.replace("_", "-")
+        if isinstance(value, bool):
+            command.append(flag if value else "--no-" + flag[2:])
+        elif isinstance(value, dict):
+            command += [flag, json.dumps(value)]
+        else:
+            command += [flag, str(value)]
+    command += ["--served-model-name", served_name, "--host", host, "--port", str(port)]
+    if lora_adapters:
+        command += ["--lora-modules", *(f"{n}={p}" for n, p in sorted(lora_adapters.items()))]
+    return command
 
 
 TRACE_ENV = "CODER_LSP_ENGINE_TRACE"

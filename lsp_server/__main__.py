@@ -1,4 +1,4 @@
-"""Command line: serve, complete, context, fix, index, models, doctor, trust, demo."""
+"""Command line: serve, complete, context, fix, engine, index, models, doctor, trust, demo."""
 
 from __future__ import annotations
 
@@ -38,6 +38,12 @@ def _hostport(value: str) -> tuple[str, int]:
     return host, int(port)
 
 
+ENGINE_HELP = (
+    "a running `coder-lsp engine` (or `vllm serve`) to use instead of loading the model; "
+    "default: $CODER_LSP_ENGINE"
+)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="coder-lsp", description=__doc__)
     parser.add_argument("--version", action="version", version=f"coder-lsp {__version__}")
@@ -63,6 +69,7 @@ def _parser() -> argparse.ArgumentParser:
     comp.add_argument("--profile")
     comp.add_argument("--workspace", type=Path, help="workspace root for settings")
     comp.add_argument("--config", type=Path)
+    comp.add_argument("--engine", metavar="URL", help=ENGINE_HELP)
 
     ctx = sub.add_parser("context", help="print the exact prompt for FILE:LINE:COL")
     ctx.add_argument("location", type=_location, metavar="FILE:LINE:COL")
@@ -77,6 +84,15 @@ def _parser() -> argparse.ArgumentParser:
     fix.add_argument("--profile")
     fix.add_argument("--workspace", type=Path, help="workspace root (default: current directory)")
     fix.add_argument("--config", type=Path)
+    fix.add_argument("--engine", metavar="URL", help=ENGINE_HELP)
+
+    engine = sub.add_parser(
+        "engine", help="keep the profile's model loaded for complete, fix and editors"
+    )
+    engine.add_argument("--profile")
+    engine.add_argument("--config", type=Path)
+    engine.add_argument("--host", default="127.0.0.1", help="a loopback address (default)")
+    engine.add_argument("--port", type=int, default=8011, help="default 8011; 0 picks a free port")
 
     index = sub.add_parser("index", help="build or refresh the index of DIR; print counts")
     index.add_argument("directory", type=Path, metavar="DIR")
@@ -105,7 +121,9 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     from lsp_server import logs
 
-    logs.configure(os.environ.get("CODER_LSP_LOG_LEVEL", "info"))
+    # The commands show their own progress lines: their log is for what goes wrong.
+    default = "info" if args.command == "serve" else "warning"
+    logs.configure(os.environ.get("CODER_LSP_LOG_LEVEL", default))
     refusal = _missing_paths(args)
     if refusal is not None:
         print(refusal, file=sys.stderr)
@@ -116,7 +134,9 @@ def main(argv: list[str] | None = None) -> int:
         from lsp_server.cli.complete import run as run_complete
 
         path, line, col = args.location
-        return asyncio.run(run_complete(path, line, col, args.profile, args.workspace, args.config))
+        return asyncio.run(
+            run_complete(path, line, col, args.profile, args.workspace, args.config, args.engine)
+        )
     if args.command == "context":
         from lsp_server.cli.context import run as run_context
 
@@ -135,8 +155,13 @@ def main(argv: list[str] | None = None) -> int:
                 profile=args.profile,
                 workspace=args.workspace,
                 config=args.config,
+                engine=args.engine,
             )
         )
+    if args.command == "engine":
+        from lsp_server.cli.engine import run as run_engine
+
+        return run_engine(args.profile, args.config, args.host, args.port)
     if args.command == "index":
         from lsp_server.cli.index import run as run_index
 

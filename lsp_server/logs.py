@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import sys
+import warnings
 from collections.abc import Callable
 from typing import BinaryIO
 
@@ -68,17 +70,66 @@ class ExpectedErrors(logging.Filter):
             record.levelno, record.levelname = logging.INFO, "INFO"
 
 
+THIRD_PARTY = r"(vllm|torch|transformers|triton)(\.|$)"
+"""Modules whose deprecation notices are about their own internals, not the user's code."""
+
+
 def set_level(level: str) -> None:
     """The server's log level; pygls' record of every message sent and received (large, on
-    every keystroke) and vLLM's own progress lines (most of stderr otherwise) only at debug."""
+    every keystroke) only at debug, and vLLM's lines (most of stderr otherwise: its progress,
+    notes about this machine's build) only from errors up unless at debug."""
     logging.getLogger().setLevel(level.upper())
-    quiet = logging.DEBUG if level.lower() == "debug" else logging.WARNING
-    logging.getLogger("pygls").setLevel(quiet)
-    logging.getLogger("vllm").setLevel(quiet)
+    debug = level.lower() == "debug"
+    logging.getLogger("pygls").setLevel(logging.DEBUG if debug else logging.WARNING)
+    logging.getLogger("vllm").setLevel(logging.DEBUG if debug else logging.ERROR)
+
+
+def quiet_libraries() -> None:
+    """Deprecation notices that vLLM, torch and transformers raise about each other, and
+    torch's C++ warnings, are not the user's to act on: off, here and in the engine's
+    processes (they inherit the environment and, when forked, the filters). A debug log
+    level keeps them."""
+    for category in (FutureWarning, DeprecationWarning, UserWarning):
+        warnings.filterwarnings("ignore", category=category, module=THIRD_PARTY)
+    os.environ.setdefault("TORCH_CPP_LOG_LEVEL", "ERROR")
+    _quiet_vllm_processes()
+    os.environ.setdefault(
+        "PYTHONWARNINGS", "ignore::FutureWarning,ignore::DeprecationWarning,ignore::UserWarning"
+    )
+
+
+VLLM_LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "loggers": {"vllm": {"level": "ERROR"}},
+}
+
+
+def _quiet_vllm_processes() -> None:
+    """vLLM's engine processes log on their own, bare lines on stderr from warnings up (its
+    notes about this machine's build): a logging config file, which vLLM applies in every
+    process it starts, keeps errors only. Left alone when the user configures vLLM's
+    logging, or when the file cannot be written."""
+    if "VLLM_CONFIGURE_LOGGING" in os.environ or "VLLM_LOGGING_CONFIG_PATH" in os.environ:
+        return
+    from engine.profiles import cache_root
+
+    path = cache_root() / "vllm-logging.json"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        body = json.dumps(VLLM_LOGGING)
+        if not path.is_file() or path.read_text() != body:
+            path.write_text(body)
+    except OSError:
+        return
+    os.environ["VLLM_CONFIGURE_LOGGING"] = "1"
+    os.environ["VLLM_LOGGING_CONFIG_PATH"] = str(path)
 
 
 def configure(level: str = "info") -> None:
     """Root logging to stderr; vLLM is told not to install its own stdout handler."""
+    if level.lower() != "debug":
+        quiet_libraries()
     os.environ.setdefault("VLLM_CONFIGURE_LOGGING", "0")
     root = logging.getLogger()
     set_level(level)

@@ -7,7 +7,14 @@ from pathlib import Path
 
 from engine import EngineStatus
 from lsp_server.cli.output import err, stderr_progress
-from lsp_server.cli.workspace import host_for, indexed_workspace, read_location, settings_for
+from lsp_server.cli.workspace import (
+    engine_url,
+    host_for,
+    indexed_workspace,
+    read_location,
+    settings_for,
+    use_engine,
+)
 from lsp_server.completion.gate import Mode, decide
 from lsp_server.completion.pipeline import complete
 from lsp_server.config import Settings
@@ -22,12 +29,14 @@ async def run(
     profile: str | None,
     workspace: Path | None,
     config: Path | None,
+    engine: str | None = None,
 ) -> int:
     location = read_location(path, line, column, "complete")
     if location is None:
         return 2
     text, offset = location
     root, settings = settings_for(path, workspace, config)
+    settings = use_engine(settings, engine_url(engine))
     refusal = refused(path, text, offset, settings, root)
     if refusal is not None:  # before the engine loads: seconds, not a minute
         err(f"coder-lsp complete: {path}: {refusal}")

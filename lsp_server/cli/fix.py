@@ -14,7 +14,13 @@ from pathlib import Path
 
 from engine import EngineStatus
 from lsp_server.cli.output import err, stderr_progress
-from lsp_server.cli.workspace import host_for, indexed_workspace, settings_for
+from lsp_server.cli.workspace import (
+    engine_url,
+    host_for,
+    indexed_workspace,
+    settings_for,
+    use_engine,
+)
 from lsp_server.fixes.prompt import Problem
 from lsp_server.fixes.propose import FixError, propose_fix
 from lsp_server.fixes.reports import ReportStore
@@ -76,6 +82,7 @@ async def run(
     profile: str | None,
     workspace: Path | None,
     config: Path | None,
+    engine: str | None = None,
 ) -> int:
     try:
         text = path.read_text(encoding="utf-8")
@@ -87,6 +94,7 @@ async def run(
         err(f"coder-lsp fix: line {line} is outside {path} ({text.count(chr(10)) + 1} lines)")
         return 2
     root, settings = settings_for(path, workspace, config)
+    settings = use_engine(settings, engine_url(engine))
     host = host_for(profile, settings, "fix")
     if host is None:
         return 2

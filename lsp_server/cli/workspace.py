@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+
+import msgspec
 
 from engine.profiles import auto_profile, cache_root
 from lsp_server import trust
@@ -18,6 +21,9 @@ from lsp_server.config import (
 )
 from lsp_server.engine_host import EngineHost
 from lsp_server.workspace.service import WorkspaceService
+
+ENGINE_ENV = "CODER_LSP_ENGINE"
+"""The URL of a running `coder-lsp engine` for `complete` and `fix` (like `--engine`)."""
 
 
 def offset_of(text: str, line: int, column: int) -> int:
@@ -95,3 +101,18 @@ def host_for(profile: str | None, settings: Settings, command: str) -> EngineHos
     except ValueError as exc:
         err(f"coder-lsp {command}: {exc}")
         return None
+
+
+def use_engine(settings: Settings, url: str | None) -> Settings:
+    """`settings` with the remote backend on `url` (a running `coder-lsp engine` or `vllm
+    serve`); unchanged without one. Given by the user on the command line or in the
+    environment, so it is trusted like the user's own settings."""
+    if not url:
+        return settings
+    engine = msgspec.structs.replace(settings.engine, backend="remote", endpoints=[url])
+    return msgspec.structs.replace(settings, engine=engine)
+
+
+def engine_url(given: str | None) -> str | None:
+    """`--engine`, else `CODER_LSP_ENGINE`, else None (load an engine in this process)."""
+    return given or os.environ.get(ENGINE_ENV) or None

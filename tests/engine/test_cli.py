@@ -105,6 +105,21 @@ def test_complete_with_tiny_moe(tmp_path: Path) -> None:
     # The generated text, then one newline the command adds for the terminal.
     assert proc.stdout.strip()
     assert proc.stdout.endswith("\n")
+    assert_quiet(proc.stderr)
+
+
+def assert_quiet(stderr: str) -> None:
+    """Progress and the command's own lines; not vLLM's notes about this machine's build,
+    the libraries' deprecation warnings or torch's C++ warnings (they were most of it)."""
+    for noise in (
+        "WARNING",
+        "INFO",
+        "FutureWarning",
+        "DeprecationWarning",
+        "utils.cpp",
+        "LD_PRELOAD",
+    ):
+        assert noise not in stderr, stderr[-3000:]
 
 
 def test_complete_with_cpu_small_writes_real_code(tmp_path: Path) -> None:
@@ -284,3 +299,69 @@ def test_complete_refuses_before_loading_the_engine(
     assert reason in proc.stderr
     assert "Loading" not in proc.stderr and "engine" not in proc.stderr.lower()
     assert time.monotonic() - started < 30
+
+
+def test_a_running_engine_serves_complete_and_fix_without_loading_one(tmp_path: Path) -> None:
+    """`coder-lsp engine` keeps the model loaded; `complete --engine URL` and `fix` (with
+    CODER_LSP_ENGINE) use it and load no engine of their own; SIGTERM stops it and its
+    vLLM processes."""
+    import psutil
+
+    trace = tmp_path / "starts.jsonl"
+    env = {**os.environ, "CODER_LSP_ENGINE_TRACE": str(trace)}
+    engine = subprocess.Popen(
+        [*CLI, "engine", "--profile", "tiny-moe", "--port", "0"],
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    assert engine.stderr is not None
+    lines: list[str] = []
+    try:
+        url = ""
+        deadline = time.monotonic() + 600
+        while not url and time.monotonic() < deadline:
+            line = engine.stderr.readline()
+            if not line:
+                break
+            lines.append(line)
+            if "ready at " in line:
+                url = line.split("ready at ", 1)[1].split()[0]
+        assert url.startswith("http://127.0.0.1:"), "".join(lines)[-3000:]
+        served = [p for p in psutil.Process(engine.pid).children(recursive=True)]
+        assert served, "vllm serve runs as the command's child"
+
+        src = tmp_path / "a.py"
+        src.write_text("def add(a, b):\n    return \n")
+        for _ in range(2):
+            proc = subprocess.run(
+                [*CLI, "complete", f"{src}:2:12", "--profile", "tiny-moe", "--engine", url],
+                capture_output=True,
+                text=True,
+                timeout=120,
+                env=env,
+            )
+            assert proc.returncode == 0, proc.stderr[-2000:]
+            assert proc.stdout.strip()
+            assert "importing vLLM" not in proc.stderr, proc.stderr
+
+        (tmp_path / "coder-lsp.toml").write_text('[fixes]\nstop = ["e", "a", "o", "i"]\n')
+        (tmp_path / "notes.txt").write_text("Shopping list\nmilk\negss\n\nNotes\ncall mom\n")
+        fix = subprocess.run(
+            [*CLI, "fix", "notes.txt:3", "--profile", "tiny-moe", "--message", "unknown word"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=tmp_path,
+            env={**env, "CODER_LSP_ENGINE": url},
+        )
+        assert fix.returncode == 0, fix.stderr[-2000:]
+        assert fix.stdout.startswith("--- a/notes.txt\n+++ b/notes.txt\n@@ ")
+        assert not trace.exists() or trace.read_text() == "", "no embedded engine was loaded"
+    finally:
+        engine.terminate()
+        _, rest = engine.communicate(timeout=60)
+    assert engine.returncode == 0, rest[-2000:]
+    assert "coder-lsp engine: stopped" in rest
+    _gone, alive = psutil.wait_procs(served, timeout=30)
+    assert not alive, alive

@@ -9,7 +9,8 @@ import pytest
 from engine import EngineStatus
 from engine.profiles import PROFILES, check_engine_options, get_profile
 from engine.templates import template_for
-from engine.vllm_engine import engine_args
+from engine.vllm_engine import engine_args, serve_command
+from lsp_server.cli.workspace import ENGINE_ENV, engine_url, use_engine
 from lsp_server.completion.pipeline import lora_for
 from lsp_server.config import CompletionSettings, EngineSettings, Settings
 from lsp_server.engine_host import EngineHost, engine_options
@@ -205,3 +206,33 @@ async def test_a_torchvision_that_breaks_vllms_import_is_named(monkeypatch: Any)
     await engine.start()
     assert engine.state.status is EngineStatus.FAILED
     assert engine.state.reason == TORCHVISION_MISMATCH
+
+
+def test_serve_command_gives_vllm_serve_the_embedded_engines_arguments() -> None:
+    options = get_profile("tiny-moe").engine
+    args = engine_args("/models/tiny", options, cpu=True)
+    args["attention_config"] = {"backend": "CPU_MLA"}
+    args["enable_chunked_prefill"] = False
+    command = serve_command(
+        args, served_name="tiny-moe", host="127.0.0.1", port=8011, lora_adapters={"ours": "/a"}
+    )
+    assert command[1:3] == ["-m", "vllm.entrypoints.openai.api_server"]
+    flags = " ".join(command[3:])
+    assert "--model /models/tiny" in flags and "--max-model-len 2048" in flags
+    assert "--enforce-eager" in flags and "--no-enable-chunked-prefill" in flags
+    assert '--attention-config {"backend": "CPU_MLA"}' in flags
+    assert "--served-model-name tiny-moe --host 127.0.0.1 --port 8011" in flags
+    assert flags.endswith("--lora-modules ours=/a")
+
+
+def test_an_engine_url_puts_the_commands_on_the_remote_backend(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv(ENGINE_ENV, raising=False)
+    assert engine_url(None) is None
+    assert use_engine(Settings(), None) == Settings()
+    monkeypatch.setenv(ENGINE_ENV, "http://127.0.0.1:8011/v1")
+    assert engine_url(None) == "http://127.0.0.1:8011/v1"
+    assert engine_url("http://127.0.0.1:9/v1") == "http://127.0.0.1:9/v1"  # the flag wins
+    engine = use_engine(Settings(), "http://127.0.0.1:8011/v1").engine
+    assert engine.backend == "remote" and engine.endpoints == ["http://127.0.0.1:8011/v1"]
