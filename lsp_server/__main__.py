@@ -217,13 +217,27 @@ def _serve(args: argparse.Namespace) -> int:
     sys.setswitchinterval(SWITCH_INTERVAL_S)
     server = build_server(cli_profile=args.profile, config_file=args.config)
     if args.tcp:
-        return transport.start_tcp(
+        code = transport.start_tcp(
             server, host, port, token, on_start=server.serving, on_end=server.close
         )
     else:
         stdin, stdout = logs.protect_stdout()
         server.start_io(stdin, stdout)
-    return 0
+        code = 0
+    return _end(code)
+
+
+def _end(code: int) -> int:
+    """The server has closed, its engine processes stopped. Triton (imported by vLLM) leaks
+    its bindings at interpreter teardown on purpose, and nanobind then prints a 30-line leak
+    report to stderr at every exit: with Triton loaded, end here without that teardown."""
+    if "triton" not in sys.modules:
+        return code
+    import logging
+
+    logging.shutdown()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 if __name__ == "__main__":

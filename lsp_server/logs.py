@@ -60,6 +60,12 @@ class ExpectedErrors(logging.Filter):
 
     def _shorten(self, record: logging.LogRecord) -> None:
         exc = record.exc_info[1] if record.exc_info else None
+        if record.msg == "Error sending data" and _output_gone(exc):
+            # After `exit`, or when the editor closed its end: the message cannot go anywhere.
+            record.msg, record.args = "not sent, the output is closed: %s", (exc,)
+            record.exc_info, record.exc_text = None, None
+            record.levelno, record.levelname = logging.INFO, "INFO"
+            return
         code = getattr(exc, "code", None)
         if exc is not None and code in self.CODES:
             original = record.getMessage()
@@ -72,6 +78,13 @@ class ExpectedErrors(logging.Filter):
 
 THIRD_PARTY = r"(vllm|torch|transformers|triton)(\.|$)"
 """Modules whose deprecation notices are about their own internals, not the user's code."""
+
+
+def _output_gone(exc: BaseException | None) -> bool:
+    """Whether a failed write failed because the stream is closed."""
+    if isinstance(exc, (BrokenPipeError, ConnectionResetError)):
+        return True
+    return isinstance(exc, ValueError) and "closed file" in str(exc)
 
 
 def set_level(level: str) -> None:

@@ -158,6 +158,8 @@ class CoderLanguageServer(LanguageServer):
         self._restart_failures = 0
         self._ready_since = 0.0
         self._closed = False
+        self._closing: asyncio.Task[None] | None = None
+        self._reporting = False
         self._exit_task: asyncio.Task[None] | None = None
         self._parent_watch: asyncio.Task[None] | None = None
 
@@ -402,6 +404,19 @@ class CoderLanguageServer(LanguageServer):
                 types.MessageType.Warning,
             )
 
+    def report_server_error(self, error: Exception, source: Any) -> None:
+        """pygls shows unexpected errors in the editor (`window/showMessage`). Once the output
+        is closed (after `exit`, a closed pipe) that message fails too, and pygls would report
+        that failure in turn, down to the recursion limit: shown only while the server runs,
+        and never from within a report."""
+        if self._closed or self._reporting:
+            return
+        self._reporting = True
+        try:
+            super().report_server_error(error, source)
+        finally:
+            self._reporting = False
+
     async def restart_engine(self) -> None:
         await self.stop_engine()
         if not self._closed:
@@ -411,9 +426,14 @@ class CoderLanguageServer(LanguageServer):
         """Stop everything the server runs: requests, generations, the index, the watchers,
         every engine process. For `shutdown`, the end of input and the editor's death; safe
         to call more than once."""
-        if self._closed:
-            return
-        self._closed = True
+        if self._closing is None:
+            self._closed = True
+            self._closing = asyncio.get_running_loop().create_task(self._close(reason))
+        # A second caller (exit while shutdown still closes) waits for the same close; its
+        # own cancellation leaves that close running.
+        await asyncio.shield(self._closing)
+
+    async def _close(self, reason: str) -> None:
         if reason:
             log.info("closing: %s", reason)
         if self._restart_task is not None:

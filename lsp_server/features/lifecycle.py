@@ -60,6 +60,9 @@ def register(server: CoderLanguageServer) -> None:
 
     @server.feature(types.SHUTDOWN)
     async def shutdown(ls: CoderLanguageServer, params: None) -> None:
+        # Received counts (pygls marks it only once this handler returns): requests from
+        # now on are refused, and an `exit` sent before the answer ends with status 0.
+        ls.protocol._shutdown = True
         test_results.stop(ls)
         await ls.close("shutdown")
 

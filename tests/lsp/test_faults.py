@@ -156,11 +156,12 @@ async def test_a_killed_engine_core_is_restarted_and_a_closed_pipe_leaves_nothin
         assert not (found := _traceback(server)), found
 
 
-@pytest.mark.parametrize("how", ["editor gone", "SIGTERM", "SIGKILL"])
+@pytest.mark.parametrize("how", ["editor gone", "SIGTERM", "SIGKILL", "exit at once"])
 async def test_a_server_that_ends_leaves_no_engine_process(how: str) -> None:
     """The editor's process dies (the server watches initialize's processId; the pipe stays
-    open, as when a crashed editor's child still holds it), or the server itself is
-    terminated or killed: the engine core and its workers exit all the same."""
+    open, as when a crashed editor's child still holds it), the server itself is terminated
+    or killed, or the editor sends `exit` right after `shutdown` without waiting for its
+    answer: the engine core and its workers exit all the same."""
     editor = subprocess.Popen(["sleep", "600"])
     try:
         async with _embedded(process_id=editor.pid) as server:
@@ -169,11 +170,18 @@ async def test_a_server_that_ends_leaves_no_engine_process(how: str) -> None:
             if how == "editor gone":
                 editor.kill()
                 editor.wait()
+            elif how == "exit at once":
+                await server.request("bye", "shutdown")
+                await server.notify("exit")
             else:
                 processes[0].send_signal(getattr(signal, how))
             left = await _all_exit(processes, 60)
             assert left == [], [(p.pid, p.cmdline()) for p in left]
             assert not (found := _traceback(server)), found
+            if how == "exit at once":
+                assert server.proc is not None and await server.proc.wait() == 0
+                # The engine was stopped by the shutdown, not cut short and left to the reaper.
+                assert "CancelledError" not in server.stderr.decode(errors="replace")
     finally:
         editor.kill()
         editor.wait()
@@ -292,3 +300,22 @@ async def test_an_unusable_cache_directory_degrades_to_no_cache(tmp_path: Path) 
             answer = await server.call("complete", "textDocument/inlineCompletion", _inline(1, 4))
             assert _items(answer), answer
             assert not (found := _traceback(server)), found
+
+
+async def test_exit_sent_right_after_shutdown_ends_the_server_quietly() -> None:
+    """An editor that sends `exit` without waiting for `shutdown`'s answer: the server's
+    output is closed while it still has messages to send. Each failed send used to be shown
+    to the editor, which failed in turn, a few hundred times over (270,000 lines of
+    tracebacks on stderr)."""
+    with StubOpenAI() as stub:
+        async with _remote(stub) as server:
+            await _open(server, "def main():\n    ")
+            await server.request("bye", "shutdown")
+            await server.notify("exit")
+            assert server.proc is not None
+            code = await asyncio.wait_for(server.proc.wait(), 30)
+            await asyncio.sleep(0.5)  # the rest of stderr
+            assert code == 0
+            text = server.stderr.decode(errors="replace")
+            assert "Traceback" not in text and "Failed to report error" not in text, text[-3000:]
+            assert len(text.splitlines()) < 40, text[-3000:]
