@@ -20,6 +20,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import msgspec
@@ -35,6 +36,7 @@ from engine import (
     RequestRecord,
     timing,
 )
+from engine.http_stream import StreamedResponse, StreamPool, direct
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +78,11 @@ class Endpoint:
     """LoRA adapters the server has loaded (served as models of their own)."""
     roots: dict[str, str] = field(default_factory=dict)
     """Where the server loaded each model from (a local path when it runs here)."""
+    direct: bool = True
+    """No proxy applies: completions go on the engine's own connections."""
+
+    def __post_init__(self) -> None:
+        self.direct = direct(self.url)
 
     @property
     def server(self) -> str:
@@ -205,6 +212,8 @@ class RemoteEngine:
         self._state = EngineState(EngineStatus.STARTING, "not started", self._model)
         self._log = RequestLog(REQUEST_LOG_SIZE)
         self._client: httpx.AsyncClient | None = None
+        self._streams: StreamPool | None = None
+        """Completions' own connections (`engine.http_stream`); the client does the rest."""
         self._health: asyncio.Task[None] | None = None
         self._finishing: set[asyncio.Task[None]] = set()
         """Finished answers whose body ends are still being read (`_finish`)."""
@@ -260,11 +269,27 @@ class RemoteEngine:
         timeout = httpx.Timeout(o.first_token_timeout_s, connect=o.connect_timeout_s)
         return httpx.AsyncClient(headers=headers, verify=verify, timeout=timeout)
 
+    def _make_streams(self) -> StreamPool:
+        o = self._options
+        headers = {"User-Agent": "coder-lsp"}
+        if o.api_key:
+            headers["Authorization"] = f"Bearer {o.api_key}"
+        pool = StreamPool(
+            headers=headers,
+            ca_bundle=o.ca_bundle,
+            connect_timeout_s=o.connect_timeout_s,
+            read_timeout_s=o.first_token_timeout_s,
+        )
+        if o.ca_bundle and any(urlsplit(e.url).scheme == "https" for e in self._endpoints):
+            pool.tls_context()  # an unreadable bundle fails here, at start, like httpx's
+        return pool
+
     async def start(self) -> None:
         """Check every endpoint (`/v1/models`) and the model name; then watch their health."""
         self._state = EngineState(EngineStatus.STARTING, "connecting", self._model)
         try:
             self._client = self._make_client()
+            self._streams = self._make_streams()
         except (OSError, ValueError) as exc:  # e.g. an unreadable CA bundle
             self._state = EngineState(EngineStatus.FAILED, f"engine.caBundle: {exc}", self._model)
             return
@@ -362,6 +387,9 @@ class RemoteEngine:
         client, self._client = self._client, None
         if client is not None:
             await client.aclose()
+        streams, self._streams = self._streams, None
+        if streams is not None:
+            await streams.aclose()
         self._state = EngineState(EngineStatus.STOPPED, "", self._model)
 
     # -- requests --------------------------------------------------------------------------
@@ -444,15 +472,19 @@ class RemoteEngine:
         endpoint.inflight += 1
         try:
             try:
-                response = await client.send(
-                    client.build_request(
-                        "POST",
-                        f"{endpoint.url}/completions",
-                        json=self._body(request),
-                        headers={"X-Request-Id": request_id},
-                    ),
-                    stream=True,
-                )
+                url = f"{endpoint.url}/completions"
+                headers = {"X-Request-Id": request_id}
+                response: httpx.Response | StreamedResponse
+                if self._streams is not None and endpoint.direct:
+                    body = msgspec.json.encode(self._body(request))
+                    response = await self._streams.post(url, body, headers)
+                else:  # through a proxy: httpx knows how
+                    response = await client.send(
+                        client.build_request(
+                            "POST", url, json=self._body(request), headers=headers
+                        ),
+                        stream=True,
+                    )
                 handed_off = False
                 try:
                     if response.status_code >= 500 or response.status_code == 429:
@@ -501,7 +533,9 @@ class RemoteEngine:
         finally:
             endpoint.inflight -= 1
 
-    def _finish(self, response: httpx.Response, lines: AsyncIterator[str]) -> None:
+    def _finish(
+        self, response: httpx.Response | StreamedResponse, lines: AsyncIterator[str]
+    ) -> None:
         """Read what is left of a finished answer (``[DONE]``, the end of the body) and close
         it, in the background and briefly: a response read whole gives its connection back to
         the pool, and a new connection per request costs more than the rest of the request. A
