@@ -40,7 +40,9 @@ class HFTokenizer:
             return cls.from_path(model)
         from huggingface_hub import hf_hub_download
 
-        return cls.from_path(hf_hub_download(model, "tokenizer.json"))
+        # Never a download at run time (a served name is not even a hub id): `coder-lsp
+        # models --prepare` fetches models ahead of time.
+        return cls.from_path(hf_hub_download(model, "tokenizer.json", local_files_only=True))
 
     def encode(self, text: str) -> list[int]:
         # The batch entry without offsets: a fifth cheaper than `encode` for the same ids.

@@ -236,3 +236,22 @@ def test_an_engine_url_puts_the_commands_on_the_remote_backend(
     assert engine_url("http://127.0.0.1:9/v1") == "http://127.0.0.1:9/v1"  # the flag wins
     engine = use_engine(Settings(), "http://127.0.0.1:8011/v1").engine
     assert engine.backend == "remote" and engine.endpoints == ["http://127.0.0.1:8011/v1"]
+
+
+def test_a_tokenizer_is_never_downloaded_at_run_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A remote engine's served name without local files: the hub's cache is looked at, the
+    network never (it cost seconds of retries at every start, and sent the name out)."""
+    import huggingface_hub
+
+    from engine.tokenizer import HFTokenizer
+
+    asked: list[dict[str, Any]] = []
+
+    def fake(repo_id: str, filename: str, **kwargs: Any) -> str:
+        asked.append({"repo_id": repo_id, **kwargs})
+        raise FileNotFoundError(repo_id)
+
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", fake)
+    with pytest.raises(FileNotFoundError):
+        HFTokenizer.from_model("tiny-moe")
+    assert asked == [{"repo_id": "tiny-moe", "local_files_only": True}]
