@@ -494,11 +494,24 @@ def _suffix_indent(context: Context) -> int:
 
 @functools.lru_cache(maxsize=64)
 def _next_line_indent(before: str, after: str, family: str | None) -> int:
-    inside = _inside_spans(before, after, family)
-    for start, line in _lines(after)[1:]:
-        if line.strip() and not inside(start):
-            return _indent(line) + (1 if _continues_block(line) else 0)
-    return 0
+    # The first lines of `after` are lexed, more only when none of them counts: whether a
+    # line starts inside a string, comment or brackets depends on the text before it only.
+    size = _FIRST_LOOK
+    while True:
+        seen = after[:size]
+        inside = _inside_spans(before, seen, family)
+        whole = len(seen) == len(after)
+        lines = _lines(seen)[1:]
+        for start, line in lines if whole else lines[:-1]:  # the last may go on past `seen`
+            if line.strip() and not inside(start):
+                return _indent(line) + (1 if _continues_block(line) else 0)
+        if whole:
+            return 0
+        size *= 4
+
+
+_FIRST_LOOK = 2048
+"""Characters of the suffix lexed first when looking for its next line of code."""
 
 
 def _continues_block(line: str) -> bool:
@@ -506,7 +519,6 @@ def _continues_block(line: str) -> bool:
     return _CONTINUES.match(line) is not None
 
 
-@functools.lru_cache(maxsize=64)
 def _python_body_floor(before: str, cursor: int) -> int:
     """The lowest indentation inside the Python function or class enclosing the cursor.
 
@@ -515,11 +527,13 @@ def _python_body_floor(before: str, cursor: int) -> int:
     parents, and returns the outermost one's body; a method's class is not its function.
     0 at module level.
     """
-    inside = _inside_spans("", before, "python")
+    cut = before.rfind("\n") + 1
+    lines = _outline(before[:cut])
+    *body, (_, _, cursor_inside) = lines  # the cursor line starts where the body ends
     limit = cursor
     floor = 0
-    for start, line in reversed(_lines(before)):
-        if not line.strip() or inside(start) or line.lstrip().startswith("#"):
+    for _, line, inside in reversed([*body, (cut, before[cut:], cursor_inside)]):
+        if not line.strip() or inside or line.lstrip().startswith("#"):
             continue
         indent = _indent(line)
         if indent >= limit:
@@ -535,6 +549,15 @@ def _python_body_floor(before: str, cursor: int) -> int:
         if limit == 0:
             break
     return floor
+
+
+@functools.lru_cache(maxsize=16)
+def _outline(body: str) -> tuple[tuple[int, str, bool], ...]:
+    """(start, line, starts inside a string, comment or brackets) for each line of the
+    Python text `body`, and last for where the line after it starts. Kept while a line is
+    typed: only the cursor's line changes then."""
+    inside = _inside_spans("", body, "python")
+    return tuple((start, line, inside(start)) for start, line in _lines(body))
 
 
 # --- syntax -----------------------------------------------------------------------------------

@@ -154,3 +154,44 @@ def test_the_word_at_the_cursor_changes_no_lexer_state(family: str) -> None:
             assert postprocess._bracket_deficit(before, after, family) == deficit, before
             whole = postprocess._scan(before, completion, family)
         assert (whole.open, whole.events, whole.spans) == (scan.open, scan.events, scan.spans)
+
+
+def _next_line_indent_lexing_everything(before: str, after: str, family: str | None) -> int:
+    """The reference: the whole suffix lexed at once."""
+    from lsp_server.completion.postprocess import (
+        _continues_block,
+        _indent,
+        _inside_spans,
+        _lines,
+    )
+
+    inside = _inside_spans(before, after, family)
+    for start, line in _lines(after)[1:]:
+        if line.strip() and not inside(start):
+            return _indent(line) + (1 if _continues_block(line) else 0)
+    return 0
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_the_suffixs_next_line_is_found_lexing_only_its_start(seed: int) -> None:
+    """The suffix is lexed a piece at a time; a string, comment or bracket that runs past a
+    piece's end must hide the lines inside it all the same."""
+    import random
+
+    from lsp_server.completion.postprocess import _next_line_indent
+
+    rng = random.Random(seed)
+    pieces = [
+        "\n",
+        "    # a comment line\n",
+        '    """A docstring\n' + "    that goes on\n" * rng.randint(1, 400) + '    """\n',
+        "    call(\n" + "        argument,\n" * rng.randint(1, 400) + "    )\n",
+        "x" * rng.randint(1, 3000) + "\n",
+        "        return value\n",
+        "    else:\n",
+    ]
+    after = "".join(rng.choice(pieces) for _ in range(rng.randint(1, 12)))
+    before = rng.choice(["def f():\n    ", "def f():\n    x = (\n", 'def f():\n    s = """\n'])
+    assert _next_line_indent(before, after, "python") == _next_line_indent_lexing_everything(
+        before, after, "python"
+    )
