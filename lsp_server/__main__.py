@@ -202,7 +202,7 @@ SWITCH_INTERVAL_S = 0.001
 
 def _serve(args: argparse.Namespace) -> int:
     from lsp_server import logs
-    from lsp_server.server import build_server
+    from lsp_server.app import build_server
 
     if args.tcp:
         from lsp_server import transport

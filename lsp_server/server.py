@@ -504,24 +504,3 @@ class CoderLanguageServer(LanguageServer):
         host, self.host = self.host, None
         if host is not None:
             await host.shutdown()
-
-
-def build_server(
-    *, cli_profile: str | None = None, config_file: Path | None = None
-) -> CoderLanguageServer:
-    """A server with every feature registered, in a declared order."""
-    from lsp_server.features import (
-        code_actions,
-        completion,
-        documents,
-        inline_completion,
-        lifecycle,
-        status,
-        symbols,
-    )
-
-    server = CoderLanguageServer(cli_profile=cli_profile, config_file=config_file)
-    features = (lifecycle, documents, inline_completion, completion, code_actions, symbols, status)
-    for feature in features:
-        feature.register(server)
-    return server
