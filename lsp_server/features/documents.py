@@ -62,6 +62,22 @@ def schedule_index_update(
     ls.index_updates[uri] = asyncio.get_running_loop().call_later(delay_s, start)
 
 
+def hand_open_documents(ls: CoderLanguageServer) -> None:
+    """Give a new workspace model what the editor has open: the recent documents and the
+    index's view of them (their text is authoritative over disk)."""
+    ws = ls.workspace_service
+    if ws is None:
+        return
+    for uri in ls.documents.uris():
+        text, language_id = ls.documents.text(uri), ls.documents.language_id(uri)
+        if text is None or language_id is None:
+            continue
+        if not ls.documents.binary(uri) and len(text) <= ws.recent.max_chars:
+            ws.recent.touch(uri, text, language_id)
+        if (path := path_of(uri)) is not None:
+            schedule_index_update(ls, uri, path, 0.0)
+
+
 def prepare_redaction(ls: CoderLanguageServer, text: str) -> None:
     """Find the secrets of a document just opened in a worker thread, so its first completion
     does not pay for scanning it (later keystrokes rescan only the chunk they change)."""

@@ -9,7 +9,7 @@ from typing import Any
 from lsprotocol import types
 from pygls.uris import to_fs_path
 
-from lsp_server.features import test_results
+from lsp_server.features import documents, test_results
 from lsp_server.server import AUTH_TOKEN, WORKSPACE_TRUSTED, CoderLanguageServer
 
 log = logging.getLogger(__name__)
@@ -23,6 +23,12 @@ def _root(params: types.InitializeParams) -> Path | None:
         uri = params.root_uri
     path = to_fs_path(uri) if uri else params.root_path
     return Path(path) if path else None
+
+
+def _file_rules(ls: CoderLanguageServer) -> tuple[Any, ...]:
+    """What decides which files the workspace model holds: `workspace.*` and the privacy
+    excludes (a change to either rebuilds it; unchanged files come from the index cache)."""
+    return (ls.settings.workspace, tuple(ls.settings.privacy.exclude))
 
 
 def _section(settings: Any) -> Any:
@@ -81,8 +87,14 @@ def register(server: CoderLanguageServer) -> None:
                 settings = result[0] if result else None
         before = (ls.profile_name(), ls.settings.engine)
         reports_before = (ls.settings.tests, ls.settings.workspace.watch)
+        files_before = _file_rules(ls)
         ls.client_settings = settings
         ls.reload_settings()
+        if _file_rules(ls) != files_before and ls.workspace_service is not None:
+            log.info("workspace settings changed; indexing again")
+            ls.workspace_service.stop()
+            ls.start_workspace()
+            documents.hand_open_documents(ls)
         if (ls.settings.tests, ls.settings.workspace.watch) != reports_before:
             await test_results.restart(ls)
         if ls.host is not None:
