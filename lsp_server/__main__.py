@@ -197,7 +197,6 @@ def _missing_paths(args: argparse.Namespace) -> str | None:
     return None
 
 
-SWITCH_INTERVAL_S = 0.001
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -212,9 +211,6 @@ def _serve(args: argparse.Namespace) -> int:
         if refusal is not None:
             print(refusal, file=sys.stderr)
             return 2
-    # Worker threads (indexing, outlines, recent documents' windows) hand the GIL back to
-    # the event loop within 1 ms rather than Python's default 5 ms: a request waits less.
-    sys.setswitchinterval(SWITCH_INTERVAL_S)
     server = build_server(cli_profile=args.profile, config_file=args.config)
     if args.tcp:
         code = transport.start_tcp(

@@ -115,6 +115,16 @@ class _Utf16Protocol(LanguageServerProtocol):
             yield handler, (params,), None
 
 
+REMOTE_SWITCH_S = 0.001
+"""With a remote engine, worker threads (indexing, outlines, recent documents' windows) hand
+the GIL back to the event loop within 1 ms rather than Python's default 5 ms: a request waits
+less."""
+EMBEDDED_SWITCH_S = 0.005
+"""With the embedded engine, Python's default: vLLM's own threads in this process then pass
+tokens on without a GIL hand-over every millisecond (at 1 ms, generations through the server
+took 1.2 times as long as bare AsyncLLM's; at 5 ms, the same)."""
+
+
 class CoderLanguageServer(LanguageServer):
     """coder-lsp's server state: settings sources, the engine host, requests in flight."""
 
@@ -301,6 +311,7 @@ class CoderLanguageServer(LanguageServer):
             self.show(f"coder-lsp: {exc}", types.MessageType.Error)
             return
         self.host.on_state = self.engine_state_changed
+        sys.setswitchinterval(REMOTE_SWITCH_S if self.host.remote else EMBEDDED_SWITCH_S)
         self._engine_task = asyncio.get_running_loop().create_task(self._load_engine(self.host))
 
     async def _load_engine(self, host: EngineHost) -> None:
