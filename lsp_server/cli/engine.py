@@ -18,8 +18,16 @@ from types import FrameType
 
 import httpx
 
-from engine.machine import EngineConfigError, cpu_features, model_uses_mla, plan_engine
+from engine.machine import (
+    CpuFeatures,
+    EngineConfigError,
+    EnginePlan,
+    cpu_features,
+    model_uses_mla,
+    plan_engine,
+)
 from engine.profiles import (
+    Profile,
     auto_profile,
     check_engine_options,
     get_profile,
@@ -30,7 +38,7 @@ from engine.profiles import (
 from engine.vllm_engine import engine_args, serve_command
 from lsp_server.cli.output import err, stderr_progress
 from lsp_server.cli.workspace import ENGINE_ENV, load_for
-from lsp_server.config import resolve_profile
+from lsp_server.config import Settings, resolve_profile
 from lsp_server.engine_host import engine_options
 from lsp_server.transport import is_loopback
 
@@ -54,46 +62,72 @@ def run(profile: str | None, config: Path | None, host: str, port: int) -> int:
         err(f"coder-lsp engine: {exc}")
         return 2
     model = settings.engine.model or chosen.completion_model
-    options = engine_options(chosen, settings)
-    mla = model_uses_mla(model)
-    problems = check_engine_options(options, gpus=gpu_count(), mla=mla)
-    cpu = not has_cuda_gpu()
+    cpu = None if has_cuda_gpu() else cpu_features()
     try:
-        plan = plan_engine(
-            options.dtype, options.attention_backend, cpu=cpu_features() if cpu else None, mla=mla
-        )
+        plan = engine_plan(chosen, settings, cpu)
     except EngineConfigError as exc:
-        problems.append(str(exc))
-    if problems:
-        err(f"coder-lsp engine: {'; '.join(problems)}")
+        err(f"coder-lsp engine: {exc}")
         return 2
     path = prepare_model(model, stderr_progress)
     port = port or _free_port(host)
     served = model.removeprefix("builtin:")
+    debug = os.environ.get("CODER_LSP_LOG_LEVEL", "").lower() == "debug"
+    command, extra_env = engine_command(
+        chosen, settings, plan, path, cpu=cpu is not None, host=host, port=port, debug=debug
+    )
+    env = {**os.environ, **extra_env}
+    if "VLLM_CPU_KVCACHE_SPACE" in os.environ:  # the user's own choice stands
+        env["VLLM_CPU_KVCACHE_SPACE"] = os.environ["VLLM_CPU_KVCACHE_SPACE"]
+    env.pop("VLLM_LOGGING_CONFIG_PATH", None)  # vLLM's own logging, not the server's quiet one
+    url = f"http://{host if ':' not in host else f'[{host}]'}:{port}/v1"
+    err(f"coder-lsp engine: starting {name} ({served}; {plan.reason or 'vLLM defaults'})")
+    return _serve(command, env, url, name)
+
+
+def engine_plan(profile: Profile, settings: Settings, cpu: CpuFeatures | None) -> EnginePlan:
+    """The dtype and attention backend the embedded engine would run with on this machine
+    (`cpu` None: a GPU); EngineConfigError, one line, for settings that cannot start."""
+    options = engine_options(profile, settings)
+    model = settings.engine.model or profile.completion_model
+    mla = model_uses_mla(model)
+    problems = check_engine_options(options, gpus=gpu_count(), mla=mla)
+    if problems:
+        raise EngineConfigError("; ".join(problems))
+    return plan_engine(options.dtype, options.attention_backend, cpu=cpu, mla=mla)
+
+
+def engine_command(
+    profile: Profile,
+    settings: Settings,
+    plan: EnginePlan,
+    model_path: str,
+    *,
+    cpu: bool,
+    host: str,
+    port: int,
+    debug: bool = False,
+) -> tuple[list[str], dict[str, str]]:
+    """`vllm serve` for the profile as the embedded engine would run it, and the environment
+    it needs: vLLM's own lines from warnings up on stderr, a line per request at debug."""
+    options = engine_options(profile, settings)
+    model = settings.engine.model or profile.completion_model
     command = serve_command(
-        engine_args(path, options, cpu=cpu, plan=plan),
-        served_name=served,
+        engine_args(model_path, options, cpu=cpu, plan=plan),
+        served_name=model.removeprefix("builtin:"),
         host=host,
         port=port,
         lora_adapters=options.lora_adapters,
     )
-    # vLLM's own lines, from warnings up, on stderr; a line per request only at debug.
     env = {
-        **os.environ,
         "VLLM_CONFIGURE_LOGGING": "1",
-        "VLLM_LOGGING_LEVEL": "WARNING",
+        "VLLM_LOGGING_LEVEL": "DEBUG" if debug else "WARNING",
         "VLLM_LOGGING_STREAM": "ext://sys.stderr",
     }
-    env.pop("VLLM_LOGGING_CONFIG_PATH", None)
-    if os.environ.get("CODER_LSP_LOG_LEVEL", "").lower() == "debug":
-        env["VLLM_LOGGING_LEVEL"] = "DEBUG"
-    else:
+    if not debug:
         command.append("--disable-uvicorn-access-log")
     if cpu and options.cpu_kv_cache_gib is not None:
-        env.setdefault("VLLM_CPU_KVCACHE_SPACE", f"{options.cpu_kv_cache_gib:g}")
-    url = f"http://{host if ':' not in host else f'[{host}]'}:{port}/v1"
-    err(f"coder-lsp engine: starting {name} ({served}; {plan.reason or 'vLLM defaults'})")
-    return _serve(command, env, url, name)
+        env["VLLM_CPU_KVCACHE_SPACE"] = f"{options.cpu_kv_cache_gib:g}"
+    return command, env
 
 
 def _serve(command: list[str], env: dict[str, str], url: str, name: str) -> int:

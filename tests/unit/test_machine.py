@@ -221,3 +221,33 @@ def test_attention_backend_is_a_setting() -> None:
     assert errors and "attentionBackend" in errors[0]
     schema = settings_json_schema()
     assert "attentionBackend" in json.dumps(schema)
+
+
+@pytest.mark.parametrize(
+    ("cpu", "dtype", "setting", "flags"),
+    [
+        (SAPPHIRE_RAPIDS, None, None, ["--dtype", "bfloat16", "AMX_MLA"]),
+        (EPYC, None, None, ["--dtype", "bfloat16", "CPU_MLA"]),
+        (OLD_X86, None, None, ["--dtype", "float32", "CPU_MLA"]),
+        (SAPPHIRE_RAPIDS, "float32", None, ["--dtype", "float32", "CPU_MLA"]),
+    ],
+    ids=["amx", "avx512-bf16", "neither", "amx-float32"],
+)
+def test_coder_lsp_engine_serves_what_the_embedded_engine_would_run(
+    cpu: CpuFeatures, dtype: str | None, setting: str | None, flags: list[str]
+) -> None:
+    """`coder-lsp engine`'s `vllm serve` gets the embedded engine's choice for the CPU, on an
+    AMX machine (bfloat16 weights for AMX_MLA) and on one without AMX."""
+    from lsp_server.cli.engine import engine_command, engine_plan
+
+    profile = get_profile("tiny-moe")
+    settings = Settings(engine=EngineSettings(dtype=dtype, attention_backend=setting))
+    plan = engine_plan(profile, settings, cpu)
+    command, env = engine_command(
+        profile, settings, plan, "/models/tiny-moe", cpu=True, host="127.0.0.1", port=8011
+    )
+    line = " ".join(command)
+    assert " ".join(flags[:2]) in line
+    assert f'--attention-config {{"backend": "{flags[2]}"}}' in line
+    assert "--served-model-name tiny-moe" in line and "--max-model-len 2048" in line
+    assert env["VLLM_CPU_KVCACHE_SPACE"] == "1" and env["VLLM_LOGGING_STREAM"] == "ext://sys.stderr"
