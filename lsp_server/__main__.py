@@ -197,8 +197,6 @@ def _missing_paths(args: argparse.Namespace) -> str | None:
     return None
 
 
-
-
 def _serve(args: argparse.Namespace) -> int:
     from lsp_server import logs
     from lsp_server.app import build_server
