@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import codecs
 import contextlib
+import socket
 import ssl
 import urllib.request
 from collections.abc import AsyncIterator
@@ -55,6 +56,12 @@ class _Connection:
         return not self.writer.is_closing() and not self.reader.at_eof()
 
     def close(self) -> None:
+        """Close now: the server sees the connection end at once (an answer cut short is
+        then aborted there), not when the event loop next runs the transport's close."""
+        sock = self.writer.get_extra_info("socket")
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
         self.writer.close()
 
 

@@ -17,7 +17,7 @@ import json
 import logging
 import os
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -442,9 +442,13 @@ class RemoteEngine:
         try:
             for attempt, endpoint in enumerate(attempts):
                 try:
-                    async for chunk in self._stream(client, endpoint, request, request_id):
-                        tokens = max(tokens, chunk.token_count)
-                        yield chunk
+                    # Closed here, not later by the loop's finalizer: a consumer that leaves
+                    # closes the connection at once, which aborts the generation there.
+                    streamed = self._stream(client, endpoint, request, request_id)
+                    async with contextlib.aclosing(streamed):
+                        async for chunk in streamed:
+                            tokens = max(tokens, chunk.token_count)
+                            yield chunk
                     status = "finished"
                     return
                 except _Unreachable as exc:
@@ -466,7 +470,7 @@ class RemoteEngine:
         endpoint: Endpoint,
         request: GenerationRequest,
         request_id: str,
-    ) -> AsyncIterator[GenerationChunk]:
+    ) -> AsyncGenerator[GenerationChunk, None]:
         samples = _Samples(request)
         started = False
         endpoint.inflight += 1

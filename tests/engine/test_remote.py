@@ -76,26 +76,34 @@ async def wait_for(condition: object, timeout: float = 30.0, interval: float = 0
 async def test_cancelling_aborts_the_request_in_the_server(vllm_server: VllmServer) -> None:
     """vLLM 0.32 does not count a disconnected client's request under
     `request_success_total{finished_reason="abort"}`: the server's metrics show the abort as
-    a request that stopped running without finishing, after a few of its 2000 tokens."""
-    engine = await started(vllm_server.url)
-    try:
-        finished = vllm_server.metric("vllm:request_success_total")
-        tokens = vllm_server.metric("vllm:generation_tokens_total")
-        request = GenerationRequest(prompt="x", max_tokens=2000, ignore_eos=True)
-        stream = engine.generate(request)
-        async with contextlib.aclosing(stream):
-            async for chunk in stream:
-                if chunk.token_count >= 3:
-                    break  # the consumer goes away mid-generation
-        running = vllm_server.metric("vllm:num_requests_running")
+    a request that stopped running without finishing its 2000 tokens.
 
-        await wait_for(lambda: vllm_server.metric("vllm:num_requests_running") == 0)
-        assert vllm_server.metric("vllm:request_success_total") == finished, (
-            f"finished anyway ({running} running when the consumer left)"
-        )
-        assert vllm_server.metric("vllm:generation_tokens_total") - tokens < 2000 // 2
-        assert engine.request_log()[-1].status == "aborted"
-        assert engine.unfinished_requests() == 0
+    When the server's busy event loop notices the closed connection varies a lot on this
+    machine (CPU-bound tiny-moe on 2 cores): measured after 3 to 2,000 of the tokens, with
+    httpx and with the engine's own connections alike, once in 16 only at the end. So up to
+    three tries: a client that never closed the connection would see every one finish."""
+    engine = await started(vllm_server.url)
+    outcomes: list[str] = []
+    try:
+        for _ in range(3):
+            finished = vllm_server.metric("vllm:request_success_total")
+            tokens = vllm_server.metric("vllm:generation_tokens_total")
+            request = GenerationRequest(prompt="x", max_tokens=2000, ignore_eos=True)
+            stream = engine.generate(request)
+            async with contextlib.aclosing(stream):
+                async for chunk in stream:
+                    if chunk.token_count >= 3:
+                        break  # the consumer goes away mid-generation
+            assert engine.request_log()[-1].status == "aborted"
+            assert engine.unfinished_requests() == 0
+
+            await wait_for(lambda: vllm_server.metric("vllm:num_requests_running") == 0)
+            made = vllm_server.metric("vllm:generation_tokens_total") - tokens
+            stopped = vllm_server.metric("vllm:request_success_total") == finished
+            outcomes.append(f"{made:.0f} tokens, {'aborted' if stopped else 'finished'}")
+            if stopped and made < 2000:
+                return
+        raise AssertionError(f"the server finished every request anyway: {outcomes}")
     finally:
         await engine.shutdown()
 
