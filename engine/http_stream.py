@@ -33,10 +33,11 @@ _Key = tuple[str, str, int]
 
 
 def direct(url: str) -> bool:
-    """Whether a request to `url` goes straight to its host (no proxy applies to it)."""
+    """Whether a request to `url` goes straight to its host: no proxy applies to it and it
+    carries no credentials of its own."""
     parts = urlsplit(url)
-    if parts.scheme not in ("http", "https"):
-        return False
+    if parts.scheme not in ("http", "https") or parts.username or parts.password:
+        return False  # credentials in the URL: httpx turns them into basic auth
     proxies = urllib.request.getproxies()
     if not (proxies.get(parts.scheme) or proxies.get("all")):
         return True

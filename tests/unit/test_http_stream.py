@@ -155,6 +155,7 @@ def test_requests_through_a_proxy_are_left_to_httpx(monkeypatch: pytest.MonkeyPa
     monkeypatch.delenv("no_proxy", raising=False)
     monkeypatch.delenv("NO_PROXY", raising=False)
     assert direct("http://gpu-box:8000/v1")
+    assert not direct("http://user:secret@gpu-box:8000/v1")  # basic auth: httpx's job
     monkeypatch.setenv("HTTP_PROXY", "http://proxy.internal:3128")
     assert not direct("http://gpu-box:8000/v1")
     assert direct("https://gpu-box:8000/v1")  # no proxy for https
