@@ -15,6 +15,8 @@ from lsp_server.completion.stages import TRACE
 from lsp_server.features import test_results
 from lsp_server.privacy.redact import redactor_for
 from lsp_server.server import CoderLanguageServer
+from lsp_server.workspace.documents import DocumentTrees
+from lsp_server.workspace.service import WorkspaceService
 
 log = logging.getLogger(__name__)
 
@@ -69,13 +71,27 @@ def hand_open_documents(ls: CoderLanguageServer) -> None:
     if ws is None:
         return
     for uri in ls.documents.uris():
-        text, language_id = ls.documents.text(uri), ls.documents.language_id(uri)
-        if text is None or language_id is None:
+        language_id = ls.documents.language_id(uri)
+        if language_id is None:
             continue
-        if not ls.documents.binary(uri) and len(text) <= ws.recent.max_chars:
-            ws.recent.touch(uri, text, language_id)
+        remember_recent(ws, ls.documents, uri, language_id)
         if (path := path_of(uri)) is not None:
             schedule_index_update(ls, uri, path, 0.0)
+
+
+def remember_recent(
+    ws: WorkspaceService, documents: DocumentTrees, uri: str, language_id: str
+) -> None:
+    """The open document among the recent ones (its text made only when cut: no copy per
+    keystroke), unless it is binary or too large to be cut into windows."""
+    later = documents.text_later(uri)
+    if later is not None and documents.length(uri) <= ws.recent.max_chars:
+        if documents.binary(uri):
+            ws.recent.remove(uri)
+        else:
+            ws.recent.touch(uri, later, language_id)
+    else:
+        ws.recent.remove(uri)
 
 
 def prepare_redaction(ls: CoderLanguageServer, text: str) -> None:
@@ -133,14 +149,7 @@ def register(server: CoderLanguageServer) -> None:
         language_id = documents.language_id(uri)
         if ws is None or language_id is None:
             return
-        later = documents.text_later(uri)  # joined only when it is cut: no copy per keystroke
-        if later is not None and documents.length(uri) <= ws.recent.max_chars:
-            if documents.binary(uri):
-                ws.recent.remove(uri)
-            else:
-                ws.recent.touch(uri, later, language_id)
-        else:
-            ws.recent.remove(uri)
+        remember_recent(ws, documents, uri, language_id)
         if (path := path_of(uri)) is not None:
             schedule_index_update(ls, uri, path)
 

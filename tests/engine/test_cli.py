@@ -18,8 +18,15 @@ import pytest
 CLI = [sys.executable, "-m", "lsp_server"]
 
 
-def run(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=timeout)
+def run(
+    *args: str,
+    timeout: float = 600,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*CLI, *args], capture_output=True, text=True, timeout=timeout, cwd=cwd, env=env
+    )
 
 
 def assert_clean_exit(proc: subprocess.CompletedProcess[str]) -> None:
@@ -164,12 +171,8 @@ def test_fix_prints_a_diff_that_applies(tmp_path: Path) -> None:
     notes.write_text(
         "Shopping list\nmilk\negss\nwifi password=Vq8zK3pf-R2mT9wXy\n\nNotes\ncall mom\n"
     )
-    proc = subprocess.run(
-        [*CLI, "fix", "notes.txt:3", "--profile", "tiny-moe", "--message", "unknown word"],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        cwd=tmp_path,
+    proc = run(
+        "fix", "notes.txt:3", "--profile", "tiny-moe", "--message", "unknown word", cwd=tmp_path
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert_clean_exit(proc)
@@ -334,10 +337,8 @@ def test_a_running_engine_serves_complete_and_fix_without_loading_one(tmp_path: 
         src = tmp_path / "a.py"
         src.write_text("def add(a, b):\n    return \n")
         for _ in range(2):
-            proc = subprocess.run(
-                [*CLI, "complete", f"{src}:2:12", "--profile", "tiny-moe", "--engine", url],
-                capture_output=True,
-                text=True,
+            proc = run(
+                *("complete", f"{src}:2:12", "--profile", "tiny-moe", "--engine", url),
                 timeout=120,
                 env=env,
             )
@@ -347,10 +348,8 @@ def test_a_running_engine_serves_complete_and_fix_without_loading_one(tmp_path: 
 
         (tmp_path / "coder-lsp.toml").write_text('[fixes]\nstop = ["e", "a", "o", "i"]\n')
         (tmp_path / "notes.txt").write_text("Shopping list\nmilk\negss\n\nNotes\ncall mom\n")
-        fix = subprocess.run(
-            [*CLI, "fix", "notes.txt:3", "--profile", "tiny-moe", "--message", "unknown word"],
-            capture_output=True,
-            text=True,
+        fix = run(
+            *("fix", "notes.txt:3", "--profile", "tiny-moe", "--message", "unknown word"),
             timeout=120,
             cwd=tmp_path,
             env={**env, "CODER_LSP_ENGINE": url},
