@@ -79,7 +79,8 @@ class Endpoint:
     roots: dict[str, str] = field(default_factory=dict)
     """Where the server loaded each model from (a local path when it runs here)."""
     direct: bool = True
-    """No proxy applies: completions go on the engine's own connections."""
+    """No proxy applies and the URL holds no credentials: completions go on the engine's
+    own connections (`engine.http_stream`)."""
 
     def __post_init__(self) -> None:
         self.direct = direct(self.url)
@@ -482,7 +483,7 @@ class RemoteEngine:
                 if self._streams is not None and endpoint.direct:
                     body = msgspec.json.encode(self._body(request))
                     response = await self._streams.post(url, body, headers)
-                else:  # through a proxy: httpx knows how
+                else:  # a proxy, or basic auth from the URL: httpx knows how
                     response = await client.send(
                         client.build_request(
                             "POST", url, json=self._body(request), headers=headers
