@@ -139,7 +139,8 @@ class VllmServer:
         """Kill the server abruptly (a crash, not a shutdown)."""
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.process.pid, signal.SIGKILL)
-        self.process.wait(timeout=10)
+        # Seconds, at times: the kernel frees a large address space on a busy machine.
+        self.process.wait(timeout=60)
 
 
 @contextlib.contextmanager
