@@ -13,7 +13,46 @@ from engine.templates import REPO_MARKERS, FimTemplate
 from engine.tokenizer import PromptTokenizer
 
 _CACHE_MAX = 65_536
-_line_caches: weakref.WeakKeyDictionary[object, dict[str, int]] = weakref.WeakKeyDictionary()
+TRUST_AFTER = 32
+"""Prompts counted whole, each no more than its line-by-line estimate, before a tokenizer's
+estimates stand for whole counts."""
+CHECK_EVERY = 16
+"""Once they do, one prompt in this many is still counted whole."""
+
+
+class _Counts:
+    """What is known of one tokenizer: its counts of lines, and whether its line-by-line
+    estimate of a prompt has ever been below the prompt's whole count.
+
+    Counting a whole prompt costs as much as the rest of its assembly (a millisecond for
+    1,500 tokens). Code tokenizers merge across line joints only what the estimate counts
+    apart (blank lines, trailing whitespace): the estimate is then an upper bound, and a
+    prompt within budget by it is within budget. That is checked, not assumed: the first
+    `TRUST_AFTER` prompts and one in `CHECK_EVERY` after them are counted whole, and a single
+    estimate found low means every later prompt is counted whole.
+    """
+
+    __slots__ = ("broken", "checked", "lines", "since_check")
+
+    def __init__(self) -> None:
+        self.lines: dict[str, int] = {}
+        self.checked = 0
+        self.since_check = 0
+        self.broken = False
+
+    def whole_count_needed(self) -> bool:
+        if self.broken or self.checked < TRUST_AFTER:
+            return True
+        self.since_check += 1
+        return self.since_check % CHECK_EVERY == 0
+
+    def record(self, estimate: int, whole: int) -> None:
+        self.checked += 1
+        if whole > estimate:
+            self.broken = True
+
+
+_counts: weakref.WeakKeyDictionary[object, _Counts] = weakref.WeakKeyDictionary()
 
 
 class ContextFile(msgspec.Struct, frozen=True):
@@ -34,7 +73,8 @@ class BuiltPrompt(msgspec.Struct, frozen=True):
     suffix: str
     """The part of the suffix kept (starts at the cursor)."""
     prompt_tokens: int
-    """Exact token count of `text` (no special tokens added), at most the budget."""
+    """Token count of `text` (no special tokens added), at most the budget: exact when
+    `counted`, else the line-by-line estimate (see `build_prompt`)."""
     truncated_prefix: bool = False
     """Some of the prefix was left out."""
     truncated_suffix: bool = False
@@ -44,19 +84,21 @@ class BuiltPrompt(msgspec.Struct, frozen=True):
     that did not fit)."""
     context_tokens: int = 0
     """Estimated tokens of the rendered context files (each counted alone)."""
+    counted: bool = True
+    """`text` was counted whole (not only line by line)."""
 
 
-def _line_cache(tokenizer: PromptTokenizer) -> dict[str, int]:
-    """Per-tokenizer line counts, kept across calls (lines repeat from keystroke to keystroke)."""
+def _counts_of(tokenizer: PromptTokenizer) -> _Counts:
+    """Per-tokenizer counts, kept across calls (lines repeat from keystroke to keystroke)."""
     try:
-        cache = _line_caches.get(tokenizer)
-        if cache is None:
-            cache = _line_caches[tokenizer] = {}
+        counts = _counts.get(tokenizer)
+        if counts is None:
+            counts = _counts[tokenizer] = _Counts()
     except TypeError:  # not weak-referenceable or not hashable: no reuse across calls
-        return {}
-    if len(cache) > _CACHE_MAX:
-        cache.clear()
-    return cache
+        return _Counts()
+    if len(counts.lines) > _CACHE_MAX:
+        counts.lines.clear()
+    return counts
 
 
 def _lines_backward(text: str) -> Iterator[tuple[str, bool]]:
@@ -257,7 +299,8 @@ def build_prompt(
     Only the lines that can fit are looked at. Each is counted once, with the newline before it
     (counts are cached per tokenizer across calls); the rendered text is then counted exactly
     and, should token merges at line joints put it over budget, lines are dropped farthest
-    first (then context files, last first) until it fits.
+    first (then context files, last first) until it fits. A tokenizer whose estimates have
+    proved to be upper bounds gets that whole count only now and then (`_Counts`).
 
     Marker strings written literally in the user's text would tokenize as the markers
     themselves, so every occurrence is removed from the text, context and paths included (see
@@ -270,7 +313,8 @@ def build_prompt(
         raise ValueError(f"prefix_share must be within [0, 1], got {prefix_share}")
     if not 0.0 <= context_share <= 1.0:
         raise ValueError(f"context_share must be within [0, 1], got {context_share}")
-    cache = _line_cache(tokenizer)
+    counts = _counts_of(tokenizer)
+    cache = counts.lines
 
     def count(text: str) -> int:
         n = cache.get(text)
@@ -348,13 +392,20 @@ def build_prompt(
     if before.exhausted:
         after.fill(available - before.used)
 
+    whole, first = counts.whole_count_needed(), True
     while True:
         kept_prefix = "\n".join([*reversed(before.kept), current])
         kept_suffix = "\n".join(after.kept)
         if after.kept and (after.truncated or trailing_newline):
             kept_suffix += "\n"
         text = layout.render(template, "".join(blocks), kept_prefix, kept_suffix)
+        if not whole:
+            total = frame_tokens + context_used + before.used + after.used
+            break
         total = len(tokenizer.encode(text))
+        if first:
+            counts.record(frame_tokens + context_used + before.used + after.used, total)
+            first = False
         over = total - budget_tokens
         if over <= 0:
             break
@@ -384,6 +435,7 @@ def build_prompt(
         truncated_suffix=after.truncated,
         context_files=len(blocks),
         context_tokens=sum(block_counts),
+        counted=whole,
     )
 
 

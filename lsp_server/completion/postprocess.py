@@ -78,6 +78,10 @@ WINDOW_LINES = 200
 _WINDOW_CHARS = 20_000
 """...and at most this many characters each way (minified code has few, huge lines)."""
 
+SYNTAX_AFTER_LINES = 40
+"""Lines after the cursor that the syntax check parses: what a completion breaks shows near
+it, and a parse recovering from an error costs as much as the text that follows."""
+
 _FAMILIES: dict[str, str] = {
     "python": "python",
     "javascript": "js",
@@ -597,7 +601,8 @@ def _syntax_window(context: Context) -> tuple[str, str]:
     with an error that could swallow the rest), and the suffix window."""
     before = context.before
     top_level = _TOP_LEVEL_LINE.search(before)
-    return (before[top_level.start() :] if top_level else before), context.after
+    after = _head_lines(context.after, SYNTAX_AFTER_LINES, _WINDOW_CHARS)
+    return (before[top_level.start() :] if top_level else before), after
 
 
 # --- blank and trailing whitespace ------------------------------------------------------------

@@ -99,6 +99,35 @@ def test_syntax_counts() -> None:
     assert error_count("python", "x = (1,)\n") == 0
 
 
+def test_the_syntax_check_parses_a_few_lines_after_the_cursor() -> None:
+    """A parse recovering from an error costs as much as the text after it: the check parses
+    `SYNTAX_AFTER_LINES` lines after the cursor, which still show what a completion breaks."""
+    from lsp_server.completion import postprocess, syntax
+
+    parsed: list[str] = []
+    counted = syntax.error_count.__wrapped__
+
+    def spy(language_id: str, text: str) -> int | None:
+        parsed.append(text)
+        return counted(language_id, text)
+
+    prefix = "def f(values):\n    total = 0\n    "
+    suffix = "\n    return total\n" + "".join(f"\ndef g{i}():\n    pass\n" for i in range(60))
+    original = postprocess.error_count
+    postprocess.error_count = spy  # type: ignore[assignment]
+    try:
+        # An unclosed bracket breaks the def after it: cut to the first line.
+        assert finalize(prefix, "for v in (values:\n        total += v", suffix, "python") == (
+            "for v in (values:"
+        )
+    finally:
+        postprocess.error_count = original
+    assert parsed
+    for text in parsed:
+        after = text[text.index("return total") :]
+        assert after.count("\n") <= postprocess.SYNTAX_AFTER_LINES
+
+
 def test_huge_document_is_windowed() -> None:
     prefix = "x = 1\n" * 500_000 + "def f(values):\n    total = 0\n    "
     suffix = "\n    return total\n" + "y = 2\n" * 500_000
