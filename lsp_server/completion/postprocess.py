@@ -511,7 +511,7 @@ def _next_line_indent(before: str, after: str, family: str | None) -> int:
                 return _indent(line) + (1 if _continues_block(line) else 0)
         if whole:
             return 0
-        size *= 4
+        size = len(after)  # lexed again whole: growing by steps lexes the start again each time
 
 
 _FIRST_LOOK = 2048
@@ -811,10 +811,11 @@ def _inside_spans(
         ranges.append((opened_at, len(text)))
     ranges.sort()
     starts = [start for start, _ in ranges]
+    reach = list(itertools.accumulate((end for _, end in ranges), max))  # farthest end so far
 
     def inside(offset: int) -> bool:
         index = bisect.bisect_left(starts, offset)  # ranges starting strictly before offset
-        return any(end >= offset for _, end in ranges[:index])
+        return index > 0 and reach[index - 1] >= offset
 
     return inside
 

@@ -16,7 +16,9 @@ from __future__ import annotations
 import asyncio
 import bisect
 import functools
+import itertools
 import logging
+import operator
 import re
 import time
 from collections.abc import Callable
@@ -198,12 +200,9 @@ class _Document:
             piece = self.pieces[k]
             if "\r" in piece:
                 starts = [0, *(m.end() for m in _LINE_BREAK.finditer(piece))]
-            else:
-                starts = [0]
-                i = piece.find("\n")
-                while i >= 0:
-                    starts.append(i + 1)
-                    i = piece.find("\n", i + 1)
+            else:  # line i starts after the i lines before it and their i newlines
+                lengths = itertools.accumulate(map(len, piece.split("\n")), initial=0)
+                starts = list(map(operator.add, lengths, range(piece.count("\n") + 1)))
             self.starts[k] = starts
         return starts
 
