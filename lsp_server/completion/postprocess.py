@@ -426,14 +426,14 @@ def cut_at_dedent(completion: str, context: Context) -> str:
     literal, still may not leave the function. A completion that starts mid-line starts at
     its line's indentation (its statement's, inside brackets the prefix opened).
     """
-    if "\n" not in completion:
-        return completion
+    first_break = completion.find("\n")
+    if first_break == -1 or completion[first_break:].isspace():
+        return completion  # one line of code: nothing to leave a block with
     cursor = _cursor_indent(completion, context)
     if cursor is None:
         return completion
     python = context.language_id == "python"
     hard = _python_body_floor(context.before, cursor) if python else 0
-    floor = max(min(cursor, _suffix_indent(context)), hard)
     in_string = _inside_spans(context.before, completion, context.family, brackets=False)
     for start, line in _lines(completion)[1:]:
         if line.strip() and not in_string(start) and _indent(line) < hard:
@@ -445,6 +445,9 @@ def cut_at_dedent(completion: str, context: Context) -> str:
         for start, line in _lines(completion)
         if start > 0 and line.strip() and not inside(start)
     ]
+    if all(_indent(line) >= max(cursor, hard) for _, line in checked):
+        return completion  # never below the cursor: no floor to find (the suffix's costs)
+    floor = max(min(cursor, _suffix_indent(context)), hard)
     dips = [index for index, (_, line) in enumerate(checked) if _indent(line) < floor]
     if not dips:
         return completion
