@@ -79,8 +79,9 @@ _WINDOW_CHARS = 20_000
 """...and at most this many characters each way (minified code has few, huge lines)."""
 
 SYNTAX_AFTER_LINES = 40
-"""Lines after the cursor that the syntax check parses: what a completion breaks shows near
-it, and a parse recovering from an error costs as much as the text that follows."""
+"""Lines after the cursor that the syntax check parses at least, up to the next top-level
+statement: what a completion breaks shows near it, and a parse recovering from an error costs
+as much as the text that follows."""
 
 _FAMILIES: dict[str, str] = {
     "python": "python",
@@ -604,7 +605,13 @@ def _syntax_window(context: Context) -> tuple[str, str]:
     with an error that could swallow the rest), and the suffix window."""
     before = context.before
     top_level = _TOP_LEVEL_LINE.search(before)
-    after = _head_lines(context.after, SYNTAX_AFTER_LINES, _WINDOW_CHARS)
+    after = context.after
+    # Cut before a top-level statement at least SYNTAX_AFTER_LINES down (not inside a string
+    # or brackets, as a rule: a cut inside one makes every reparse relex up to the cut).
+    nearest = len(_head_lines(after, SYNTAX_AFTER_LINES, _WINDOW_CHARS))
+    statement = _STATEMENT_START.search(after, nearest)
+    if statement is not None:
+        after = after[: statement.start() + 1]
     return (before[top_level.start() :] if top_level else before), after
 
 
@@ -645,6 +652,7 @@ _OPEN_OF = {")": "(", "]": "[", "}": "{"}
 _CLOSE_OF = {"(": ")", "[": "]", "{": "}"}
 _ALNUM = re.compile(r"[^\W_]")
 _TOP_LEVEL_LINE = re.compile(r"^\S", re.MULTILINE)
+_STATEMENT_START = re.compile(r"\n[^\s)\]}]")
 _BLANK_REST = re.compile(r"[^\S\n]*(?:\n|\Z)")
 _PY_DEFINITION = re.compile(r"\s*(?:async\s+)?(def|class)\b")
 _CONTROL = re.compile(

@@ -101,7 +101,8 @@ def test_syntax_counts() -> None:
 
 def test_the_syntax_check_parses_a_few_lines_after_the_cursor() -> None:
     """A parse recovering from an error costs as much as the text after it: the check parses
-    `SYNTAX_AFTER_LINES` lines after the cursor, which still show what a completion breaks."""
+    `SYNTAX_AFTER_LINES` lines after the cursor and on to the next top-level statement,
+    which still show what a completion breaks."""
     from lsp_server.completion import postprocess, syntax
 
     parsed: list[str] = []
@@ -125,7 +126,11 @@ def test_the_syntax_check_parses_a_few_lines_after_the_cursor() -> None:
     assert parsed
     for text in parsed:
         after = text[text.index("return total") :]
-        assert after.count("\n") <= postprocess.SYNTAX_AFTER_LINES
+        # Up to the first `def` at least that far down: 40 lines of the 180 here.
+        assert (
+            postprocess.SYNTAX_AFTER_LINES <= after.count("\n") < postprocess.SYNTAX_AFTER_LINES + 3
+        )
+        assert after.endswith("    pass\n\n")  # cut right before a `def`
 
 
 def test_huge_document_is_windowed() -> None:
