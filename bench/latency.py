@@ -20,8 +20,9 @@ modules, so prompts carry repository context, and one big file typed into half w
   server's event-loop probe on (`CODER_LSP_LOOP_PROBE_MS`); the largest stall.
 - `engine`: tiny-moe embedded, through LSP, against vLLM's `AsyncLLM` driven bare in this
   process with the prompts the server sent, each for as many tokens as the server's
-  generation made; one engine at a time (an idle vLLM engine core still takes a CPU), in
-  the order server, bare, server.
+  generation made; one engine at a time (an idle vLLM engine core still takes a CPU),
+  alternating server, bare, server, bare, server (this machine's speed drifts by tens of
+  percent over minutes: each side is sampled across the whole run).
 
     .venv/bin/python bench/latency.py [--parts sizes change documents lag engine] \\
         [--keystrokes 150] [--seconds 20] [--write-readme]
@@ -64,6 +65,8 @@ README = HERE / "README.md"
 PLOT = HERE / "latency.png"
 OUTPUT = HERE / "results" / "latency.json"
 SECTION = "## Latency: the server's own share"
+ENGINE_ROUNDS = 3
+"""Server runs of the engine part; a bare run sits between each two."""
 STDLIB = Path(sysconfig.get_paths()["stdlib"])
 CONTEXT_MODULES = ("textwrap.py", "shlex.py", "fnmatch.py", "heapq.py", "string.py", "glob.py")
 FILLER_MODULES = (
@@ -430,23 +433,27 @@ async def part_lag(args: argparse.Namespace) -> Json:
 async def part_engine(args: argparse.Namespace) -> Json:
     """tiny-moe: the server's round trip against vLLM's AsyncLLM driven bare in this process
     on the prompts the server sent. One engine at a time (an idle vLLM engine core still
-    takes a CPU), in the order server, bare, server, so that the bare run sits between the
-    two it is compared with."""
+    takes a CPU), alternating server and bare runs, server first and last, so that both
+    sides are sampled across the same stretch of time."""
     first, requests = await lsp_engine_run(args)
-    bare = await BareEngine.start()
-    try:
-        alone = [await bare.run(request, n) for n, request in enumerate(requests)][5:]
-    finally:
-        await bare.stop()
-    second, _ = await lsp_engine_run(args)
-    lsp = first + second
+    lsp_runs, bare_runs = [first], []
+    for _ in range(ENGINE_ROUNDS - 1):
+        bare = await BareEngine.start()
+        try:
+            bare_runs.append([await bare.run(request, n) for n, request in enumerate(requests)][5:])
+        finally:
+            await bare.stop()
+        lsp_runs.append((await lsp_engine_run(args))[0])
+    lsp = [t for run in lsp_runs for t in run]
+    alone = [t for run in bare_runs for t in run]
     out = {
-        "requests": len(alone),
+        "requests": len(requests) - 5,
         "lspMs": summary(lsp),
         "bareMs": summary(alone),
-        "lspRunsP50": [round(statistics.median(first), 2), round(statistics.median(second), 2)],
+        "lspRunsP50": [round(statistics.median(run), 2) for run in lsp_runs],
+        "bareRunsP50": [round(statistics.median(run), 2) for run in bare_runs],
         "ratioMedian": round(statistics.median(lsp) / statistics.median(alone), 4),
-        "ratioTotal": round((sum(lsp) / 2) / sum(alone), 4),
+        "ratioTotal": round((sum(lsp) / len(lsp_runs)) / (sum(alone) / len(bare_runs)), 4),
     }
     print(f"engine: {json.dumps(out)}", flush=True)
     return out
@@ -538,14 +545,20 @@ PARTS: dict[str, Callable[[argparse.Namespace], Any]] = {
 }
 
 
-def section(result: Json, command: str, machine: str) -> str:
+def section(result: Json, machine: str) -> str:
+    by_command: dict[str, list[str]] = {}
+    for part in PARTS:
+        if part in result:
+            command = result.get("commands", {}).get(part, result.get("command", ""))
+            by_command.setdefault(command, []).append(part)
+    commands = "; ".join(f"`{c}` ({', '.join(parts)})" for c, parts in by_command.items())
     lines = [
         SECTION,
         "",
         (__doc__ or "").split("\n\n    .venv")[0].split("\n", 1)[1].strip(),
         "",
         f"- Machine: {machine}",
-        f"- Command: `{command}`",
+        f"- Commands: {commands}",
         "",
     ]
     if sizes := result.get("sizes"):
@@ -634,7 +647,8 @@ def section(result: Json, command: str, machine: str) -> str:
     if engine := result.get("engine"):
         lines += [
             "tiny-moe embedded: through the server against bare `AsyncLLM` in one process, "
-            "same prompts and sampling:",
+            "same prompts and sampling, runs alternating server and bare (medians per run: "
+            f"server {engine['lspRunsP50']}, bare {engine.get('bareRunsP50', [])} ms):",
             "",
             "| | requests | p50 | p95 |",
             "| --- | --- | --- | --- |",
@@ -721,7 +735,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.readme_only:
         merged = json.loads(OUTPUT.read_text())
-        replace_section(README, SECTION, section(merged, merged["command"], merged["machine"]))
+        replace_section(README, SECTION, section(merged, merged["machine"]))
         plot(merged, PLOT)
         return 0
     machine = describe()
@@ -729,10 +743,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     OUTPUT.parent.mkdir(exist_ok=True)
     previous = json.loads(OUTPUT.read_text()) if OUTPUT.exists() else {}
     command = " ".join([".venv/bin/python bench/latency.py", *map(shlex.quote, sys.argv[1:])])
-    merged = {**previous, **result, "machine": machine, "command": command}
+    commands = {part: previous.get("command", "") for part in PARTS if part in previous}
+    commands |= previous.get("commands", {}) | dict.fromkeys(result, command)
+    merged = {**previous, **result, "machine": machine, "command": command, "commands": commands}
     OUTPUT.write_text(json.dumps(merged, indent=1) + "\n")
     if args.write_readme:
-        replace_section(README, SECTION, section(merged, command, machine))
+        replace_section(README, SECTION, section(merged, machine))
         plot(merged, PLOT)
     return 0
 
