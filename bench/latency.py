@@ -7,10 +7,12 @@ modules, so prompts carry repository context, and one big file typed into half w
 
 - `sizes`: one document of 100 to 100,000 lines; each keystroke an incremental `didChange`
   and an invoked `inlineCompletion` (no gate, no cache: the whole pipeline every time),
-  answered before the next. Server share = round trip - the stub's own time (its median,
-  asked from this process with the same prompts, streamed as the server asks): everything but
-  the backend, the server's HTTP client included. The server's own timing of each stage
-  (`coderLsp/completionLog`'s `stages`) shows where it goes.
+  answered before the next. Server share = the server's own time for the keystroke (its
+  stages in `coderLsp/completionLog`: the `didChange` from its frame's arrival, then the
+  request from its frame's arrival to its answer's write) - the stub's own time (its median,
+  asked from this process over a bare connection with the same prompts): everything but the
+  backend, the server's HTTP client included. The round trip, on the client's clock, adds
+  the pipes and the client's own reading and writing. The stages show where the time goes.
 - `change`: a one-character `didChange`'s cost in the server (the `document` stage), at
   100,000 lines and at 10,000 lines while a bracket stays open.
 - `documents`: 1, 4 and 16 documents of 5,000 lines typed at the same time, 10 characters a
@@ -54,6 +56,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from bench.report import describe, replace_section
 from bench.typing_replay import keystrokes, schedule
@@ -253,24 +256,37 @@ async def type_and_time(
     stages = stages_by_version(await s.log(), uri)
     for row in rows:
         row["stages"] = stages.get(row["version"], {})
-        backend = sum(row["stages"].get(k, 0.0) for k in BACKEND_STAGES)
-        row["serverMs"] = row["roundTripMs"] - backend
+        row["serverTotalMs"] = sum(row["stages"].values())
     return rows
 
 
 async def bare_stub(stub: StubOpenAI, prompts: Sequence[str]) -> list[float]:
-    """The stub's own round trip for these prompts, streamed as the remote engine asks."""
-    import httpx
-
+    """The stub's own time for these prompts, streamed as the remote engine asks: each request
+    one write on a kept-alive connection, the answer read to its end (Content-Length)."""
+    parts = urlsplit(stub.url)
+    reader, writer = await asyncio.open_connection(parts.hostname, parts.port)
     times: list[float] = []
-    async with httpx.AsyncClient(base_url=stub.url, timeout=10) as client:
+    try:
         for prompt in prompts:
-            body = {"model": "m", "prompt": prompt, "max_tokens": 16, "stream": True}
+            body = json.dumps(
+                {"model": "m", "prompt": prompt, "max_tokens": 16, "stream": True}
+            ).encode()
+            head = (
+                f"POST {parts.path}/completions HTTP/1.1\r\nHost: {parts.netloc}\r\n"
+                f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+            ).encode()
             started = time.perf_counter()
-            async with client.stream("POST", "/v1/completions", json=body) as response:
-                async for _ in response.aiter_bytes():
-                    pass
+            writer.write(head + body)
+            headers = await reader.readuntil(b"\r\n\r\n")
+            length = next(
+                int(line.split(b":", 1)[1])
+                for line in headers.split(b"\r\n")
+                if line.lower().startswith(b"content-length:")
+            )
+            await reader.readexactly(length)
             times.append((time.perf_counter() - started) * 1000)
+    finally:
+        writer.close()
     return times
 
 
@@ -292,8 +308,10 @@ async def part_sizes(args: argparse.Namespace) -> Json:
         out[str(lines)] = {
             "lines": lines,
             "roundTripMs": summary([r["roundTripMs"] for r in warm]),
-            "serverMs": summary([r["roundTripMs"] - stub_ms for r in warm]),
-            "backendMs": summary([r["roundTripMs"] - r["serverMs"] for r in warm]),
+            "serverMs": summary([r["serverTotalMs"] - stub_ms for r in warm]),
+            "backendMs": summary(
+                [sum(r["stages"].get(k, 0.0) for k in BACKEND_STAGES) for r in warm]
+            ),
             "stubAloneMs": summary(baseline),
             "stagesP50": stage_medians(warm),
             "contextShare": sum(any(d in p for d in DEFINITIONS) for p in prompts) / len(prompts),

@@ -4,12 +4,26 @@ from __future__ import annotations
 
 import os
 import platform
+import statistics
+import time
 from pathlib import Path
+
+
+def pace_ms() -> float:
+    """How fast this machine runs Python right now: the median of 5 runs of a fixed workload
+    (hashing and sorting 200,000 integers). A virtual machine's speed drifts by tens of
+    percent over minutes; runs are comparable by this figure."""
+    times = []
+    for _ in range(5):
+        started = time.perf_counter()
+        sorted(hash((i * 7919) % 100_003) for i in range(200_000))
+        times.append((time.perf_counter() - started) * 1000)
+    return statistics.median(times)
 
 
 def describe() -> str:
     """CPU model with the features the engine's dtype depends on (AMX, AVX-512 BF16) and CPU
-    count, Python, OS, and the load average when the run started."""
+    count, Python, OS, the load average when the run started and the machine's pace then."""
     from engine.machine import cpu_features
 
     loads = os.getloadavg()
@@ -17,7 +31,8 @@ def describe() -> str:
     return (
         f"{os.cpu_count()} CPUs ({cpu_features().describe()}), Python "
         f"{platform.python_version()}, {platform.system()}; load average at the start "
-        f"{', '.join(f'{x:.1f}' for x in loads)}{busy}"
+        f"{', '.join(f'{x:.1f}' for x in loads)}{busy}; pace {pace_ms():.0f} ms "
+        "(`bench.report.pace_ms`: a fixed Python workload, lower is faster)"
     )
 
 
