@@ -23,8 +23,8 @@ modules, so prompts carry repository context, and one big file typed into half w
 - `engine`: tiny-moe embedded, through LSP, against vLLM's `AsyncLLM` driven bare in this
   process with the prompts the server sent, each for as many tokens as the server's
   generation made; one engine at a time (an idle vLLM engine core still takes a CPU),
-  alternating server, bare, server, bare, server (this machine's speed drifts by tens of
-  percent over minutes: each side is sampled across the whole run).
+  alternating server and bare runs, server first and last (this machine's speed drifts by
+  tens of percent over minutes: each bare run is compared with the server runs around it).
 
     .venv/bin/python bench/latency.py [--parts sizes change documents lag engine] \\
         [--keystrokes 150] [--seconds 20] [--write-readme]
@@ -68,7 +68,7 @@ README = HERE / "README.md"
 PLOT = HERE / "latency.png"
 OUTPUT = HERE / "results" / "latency.json"
 SECTION = "## Latency: the server's own share"
-ENGINE_ROUNDS = 3
+ENGINE_ROUNDS = 4
 """Server runs of the engine part; a bare run sits between each two."""
 STDLIB = Path(sysconfig.get_paths()["stdlib"])
 CONTEXT_MODULES = ("textwrap.py", "shlex.py", "fnmatch.py", "heapq.py", "string.py", "glob.py")
@@ -470,6 +470,16 @@ async def part_engine(args: argparse.Namespace) -> Json:
         "bareMs": summary(alone),
         "lspRunsP50": [round(statistics.median(run), 2) for run in lsp_runs],
         "bareRunsP50": [round(statistics.median(run), 2) for run in bare_runs],
+        # Each bare run against the two server runs around it: drift over the run cancels.
+        "ratioAdjacent": round(
+            statistics.mean(
+                (statistics.median(lsp_runs[i]) + statistics.median(lsp_runs[i + 1]))
+                / 2
+                / statistics.median(run)
+                for i, run in enumerate(bare_runs)
+            ),
+            4,
+        ),
         "ratioMedian": round(statistics.median(lsp) / statistics.median(alone), 4),
         "ratioTotal": round((sum(lsp) / len(lsp_runs)) / (sum(alone) / len(bare_runs)), 4),
     }
@@ -675,7 +685,9 @@ def section(result: Json, machine: str) -> str:
             f"| bare AsyncLLM | {engine['bareMs']['n']} | {engine['bareMs']['p50']:.1f} ms | "
             f"{engine['bareMs']['p95']:.1f} ms |",
             "",
-            f"Ratio of medians **{engine['ratioMedian']:.3f}**, of totals "
+            f"Ratio **{engine.get('ratioAdjacent', engine['ratioMedian']):.3f}** (each bare "
+            "run's median against the mean of the two server runs around it, averaged: drift "
+            f"cancels); of all medians {engine['ratioMedian']:.3f}, of totals "
             f"{engine['ratioTotal']:.3f}.",
             "",
         ]
