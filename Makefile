@@ -7,7 +7,7 @@ STAMP := $(VENV)/.stamp-install
 export HF_HUB_OFFLINE ?= 1
 export VLLM_CPU_KVCACHE_SPACE ?= 1
 
-.PHONY: install demo test lint unit bench clean vscode vscode-unit vscode-e2e-apt vscode-e2e-deps vscode-e2e emacs-e2e-apt
+.PHONY: install demo check test lint unit bench clean vscode vscode-unit vscode-e2e-apt vscode-e2e-deps vscode-e2e emacs-e2e-apt
 
 install: $(STAMP)
 
@@ -30,6 +30,11 @@ lint: $(STAMP)
 
 unit: $(STAMP)
 	$(PY) -m pytest -q tests/unit
+
+# The fast tier (about two minutes): lint, unit tests, and the real server over stdio on the
+# scripted backend (the recording stub), every LSP feature, no vLLM to load.
+check: lint unit
+	$(PY) -m pytest -q -m scripted tests/lsp
 
 test: lint vscode-unit vscode vscode-e2e-deps emacs-e2e-apt
 	$(PY) -m pytest -q -ra

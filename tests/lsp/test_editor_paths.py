@@ -18,6 +18,8 @@ import pytest
 from tests.lsp.raw import RawServer
 from tests.stub_openai import StubOpenAI
 
+pytestmark = pytest.mark.scripted  # no vLLM: the fast server tier
+
 TEXT = "def total(values):\n    ret\n"
 
 

@@ -5,11 +5,14 @@ from __future__ import annotations
 import asyncio
 import time
 
+import pytest
 import pytest_lsp
 from lsprotocol import types
 from pytest_lsp import LanguageClient, client_capabilities
 
 from tests.lsp.helpers import engine_stats, inline_params, open_document, server_config, wait_ready
+
+pytestmark = pytest.mark.scripted  # no vLLM: the fast server tier
 
 
 @pytest_lsp.fixture(config=server_config(), scope="module")

@@ -6,6 +6,8 @@ import pytest
 
 from tests.lsp.fuzz import fuzz
 
+pytestmark = pytest.mark.scripted  # no vLLM: the fast server tier
+
 MESSAGES = 20_000
 
 

@@ -23,6 +23,8 @@ from lsp_server.privacy import PLACEHOLDER_PATTERN
 from tests.lsp.helpers import inline_params, open_document, server_config, wait_ready
 from tests.stub_openai import StubOpenAI
 
+pytestmark = pytest.mark.scripted  # no vLLM: the fast server tier
+
 FILES = planted_corpus(seed=7, copies=1)
 PLANTED = [p for f in FILES for p in f.planted]
 

@@ -6,8 +6,12 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import pytest
+
 from tests.lsp.raw import RawServer
 from tests.stub_openai import StubOpenAI
+
+pytestmark = pytest.mark.scripted  # no vLLM: the fast server tier
 
 URI = "file:///workspace/big.py"
 STAGES = {

@@ -12,6 +12,8 @@ import pytest
 
 from tests.lsp.helpers import SERVER
 
+pytestmark = pytest.mark.scripted  # no vLLM: the fast server tier
+
 
 def _free_port() -> int:
     with socket.socket() as s:

@@ -27,6 +27,8 @@ from pygls.uris import from_fs_path
 from tests.lsp.helpers import SERVER, inline_params
 from tests.stub_openai import StubOpenAI
 
+pytestmark = pytest.mark.scripted  # no vLLM: the fast server tier
+
 CREDENTIAL = "s3cr3t-cloud-credential-value"
 CODE = "def main():\n    return \n"
 

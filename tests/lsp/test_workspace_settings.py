@@ -8,8 +8,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.lsp.raw import RawServer
 from tests.stub_openai import StubOpenAI
+
+pytestmark = pytest.mark.scripted  # no vLLM: the fast server tier
 
 
 async def _names(server: RawServer, query: str, n: list[int]) -> set[str]:
