@@ -37,7 +37,7 @@ import math
 import statistics
 import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
@@ -142,7 +142,7 @@ def demo_documents() -> list[Document]:
 
 
 async def server_figures(
-    profile: str, dtype: str, rows: Sequence[Mapping[str, Any]], args: argparse.Namespace
+    profile: str, dtype: str, rows: Sequence[dict[str, Any]], args: argparse.Namespace
 ) -> dict[str, Any]:
     """The demo's completions and HumanEval single-line answers through `coder-lsp serve`."""
     engine = {"engine": {"dtype": dtype}}
@@ -192,7 +192,7 @@ def sign_test_p(worse: int, better: int) -> float:
     n = worse + better
     if n == 0:
         return 1.0
-    return sum(math.comb(n, k) for k in range(worse, n + 1)) / 2**n
+    return float(sum(math.comb(n, k) for k in range(worse, n + 1)) / 2**n)
 
 
 def choose(results: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
@@ -222,7 +222,7 @@ def pass_rate(result: Mapping[str, Any]) -> float:
 def markdown(data: Mapping[str, Any]) -> str:
     results, verdict = data["results"], data["verdict"]
     names = list(results)
-    rows = [
+    rows: list[tuple[str, Callable[[Mapping[str, Any]], str]]] = [
         ("dtype and attention backend", lambda r: f"{r['dtype']}, {r['attention_backend']}"),
         ("engine load (s)", lambda r: f"{r['load_s']:.1f}"),
         ("decode (tokens/s, median of runs)", lambda r: f"{r['tokens_per_s']:.1f}"),

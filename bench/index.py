@@ -14,6 +14,14 @@ initials). Writes a table into `bench/README.md` and a plot to `bench/index.png`
 
 from __future__ import annotations
 
+import os
+import sys
+
+if sys.path and os.path.abspath(sys.path[0] or os.curdir) == os.path.dirname(
+    os.path.abspath(__file__)
+):
+    sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
 import argparse
 import json
 import random
@@ -28,7 +36,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from report import describe, replace_section
+from bench.report import describe, replace_section
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))

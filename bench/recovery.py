@@ -81,7 +81,7 @@ def _outdent(row: Row) -> str | None:
     level = min(first, _width(suffix[0]) if suffix else 0) - 4
     if level < len(_def_indent(row)) + 4:
         return None
-    return row["canonical_solution"] + " " * level + "return None\n"
+    return str(row["canonical_solution"]) + " " * level + "return None\n"
 
 
 def _def_indent(row: Row) -> str:
@@ -114,7 +114,7 @@ variant doesn't apply to it)."""
 def recovered(row: Row, completion: str) -> bool:
     """Whether finalize turns ``completion`` back into exactly the canonical solution."""
     result = finalize(row["prompt"], completion, "\n" + row["suffix"], "python", single_line=False)
-    return result.rstrip() == row["canonical_solution"].rstrip()
+    return result.rstrip() == str(row["canonical_solution"]).rstrip()
 
 
 def recovery(rows: Iterable[Row]) -> dict[str, Any]:

@@ -12,6 +12,14 @@ bench/README.md.
 
 from __future__ import annotations
 
+import os
+import sys
+
+if sys.path and os.path.abspath(sys.path[0] or os.curdir) == os.path.dirname(
+    os.path.abspath(__file__)
+):
+    sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
 import argparse
 import builtins
 import os
@@ -25,8 +33,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lsprotocol.types import SymbolKind
-from report import describe, replace_section
 
+from bench.report import describe, replace_section
 from engine.profiles import cache_root, prepare_model
 from engine.prompt import build_prompt
 from engine.templates import template_for

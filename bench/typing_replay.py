@@ -23,6 +23,14 @@ must precede the cursor and each item shown must be one the model made, less wha
 
 from __future__ import annotations
 
+import os
+import sys
+
+if sys.path and os.path.abspath(sys.path[0] or os.curdir) == os.path.dirname(
+    os.path.abspath(__file__)
+):
+    sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
 import argparse
 import ast
 import asyncio
@@ -960,7 +968,7 @@ def write_readme(
     target: Path,
     plot_path: Path,
 ) -> None:
-    from report import replace_section
+    from bench.report import replace_section
 
     rows = table(results)
     header = ("measure", *results)
@@ -1081,7 +1089,7 @@ def main() -> int:
     os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
     logging.getLogger("pygls").setLevel(logging.ERROR)
 
-    from report import describe
+    from bench.report import describe
 
     machine = describe()
     stdlib = Path(sysconfig.get_paths()["stdlib"])

@@ -430,7 +430,7 @@ class RemoteEngine:
             body["ignore_eos"] = True
         return body
 
-    async def generate(self, request: GenerationRequest) -> AsyncIterator[GenerationChunk]:
+    async def generate(self, request: GenerationRequest) -> AsyncGenerator[GenerationChunk, None]:
         """Stream cumulative text per sample from the least loaded healthy endpoint."""
         client = self._ready()
         request_id = request.request_id or uuid.uuid4().hex

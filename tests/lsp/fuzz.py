@@ -284,7 +284,7 @@ class Fuzzer:
                 server, f"fuzz/unknown{self.rng.randrange(9)}", {}, -32601, "unknown-method"
             )
         elif roll < 0.74:
-            bad = self.rng.choice(
+            bad: object = self.rng.choice(
                 [
                     {"textDocument": doc.uri, "position": 3},
                     {

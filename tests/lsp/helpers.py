@@ -6,6 +6,7 @@ import asyncio
 import os
 import sys
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from lsprotocol import types
@@ -13,6 +14,14 @@ from pytest_lsp import ClientServerConfig, LanguageClient
 
 SERVER = [sys.executable, "-m", "lsp_server", "serve", "--stdio", "--profile", "tiny-moe"]
 LOAD_TIMEOUT = 300.0
+
+
+def items(
+    result: types.InlineCompletionList | Sequence[types.InlineCompletionItem] | None,
+) -> list[types.InlineCompletionItem]:
+    """An inline completion answer's items (the server answers with a list object)."""
+    assert isinstance(result, types.InlineCompletionList), result
+    return list(result.items)
 
 
 def server_config(*extra: str) -> ClientServerConfig:

@@ -101,7 +101,9 @@ async def fix_log(client: LanguageClient) -> list[Any]:
     return list(await client.protocol.send_request_async("coderLsp/fixLog", None))
 
 
-def apply(text: str, edits: Sequence[types.TextEdit | types.AnnotatedTextEdit]) -> str:
+def apply(
+    text: str, edits: Sequence[types.TextEdit | types.AnnotatedTextEdit | types.SnippetTextEdit]
+) -> str:
     """`edits` applied the way an editor does (positions in UTF-16; ASCII here)."""
     lines = text.split("\n")
     offsets = [0]
@@ -112,6 +114,7 @@ def apply(text: str, edits: Sequence[types.TextEdit | types.AnnotatedTextEdit]) 
         return offsets[p.line] + p.character
 
     for e in sorted(edits, key=lambda e: at(e.range.start), reverse=True):
+        assert not isinstance(e, types.SnippetTextEdit), "the server sends no snippets"
         text = text[: at(e.range.start)] + e.new_text + text[at(e.range.end) :]
     return text
 
@@ -153,7 +156,7 @@ async def test_actions_are_listed_fast_without_the_engine(
     fix = by_title["Fix with AI: test_add failed: assert -1 == 5"]
     assert fix.kind == "quickfix.coderLsp" and fix.edit is None
     assert fix.diagnostics and fix.diagnostics[0].message == diagnostic.message
-    assert fix.data["version"] == 1
+    assert fix.data is not None and fix.data["version"] == 1
     assert await engine_requests(client) == before, "listing must not ask the engine"
 
     # Only the kinds asked for; a selection offers its own two fixes.
@@ -258,7 +261,8 @@ async def test_generated_tests_create_the_test_file(
     assert isinstance(create, types.CreateFile) and create.uri == target
     assert isinstance(fill, types.TextDocumentEdit)
     assert fill.text_document.uri == target and fill.text_document.version is None
-    assert fill.edits[0].new_text.strip()
+    first = fill.edits[0]
+    assert not isinstance(first, types.SnippetTextEdit) and first.new_text.strip()
     assert not (workspace / "tests" / "test_area.py").exists(), "the server never writes files"
 
 

@@ -10,7 +10,14 @@ import pytest_lsp
 from lsprotocol import types
 from pytest_lsp import LanguageClient, client_capabilities
 
-from tests.lsp.helpers import engine_stats, inline_params, open_document, server_config, wait_ready
+from tests.lsp.helpers import (
+    engine_stats,
+    inline_params,
+    items,
+    open_document,
+    server_config,
+    wait_ready,
+)
 
 pytestmark = pytest.mark.scripted  # no vLLM: the fast server tier
 
@@ -52,7 +59,7 @@ async def test_server_keeps_answering_after_engine_failure(client: LanguageClien
     uri = "file:///workspace/a.py"
     open_document(client, uri, "def f():\n    ")
     result = await client.text_document_inline_completion_async(inline_params(uri, 1, 4))
-    assert list(result.items) == []
+    assert items(result) == []
     assert (await engine_stats(client)).state == "failed"
 
 

@@ -20,7 +20,7 @@ from pytest_lsp import LanguageClient, client_capabilities
 
 from bench.secret_corpus import CorpusFile, leaks, planted_corpus, write
 from lsp_server.privacy import PLACEHOLDER_PATTERN
-from tests.lsp.helpers import inline_params, open_document, server_config, wait_ready
+from tests.lsp.helpers import inline_params, items, open_document, server_config, wait_ready
 from tests.stub_openai import StubOpenAI
 
 pytestmark = pytest.mark.scripted  # no vLLM: the fast server tier
@@ -90,7 +90,7 @@ async def test_nothing_planted_reaches_the_endpoint(
             )
             asked += 1
             assert result is not None
-            for item in result.items:
+            for item in items(result):
                 text = item.insert_text if isinstance(item.insert_text, str) else ""
                 # A placeholder the model echoed came back as the value; none is shown.
                 assert not PLACEHOLDER_PATTERN.search(text), text

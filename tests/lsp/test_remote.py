@@ -12,7 +12,14 @@ from lsprotocol import types
 from pytest_lsp import LanguageClient, client_capabilities
 
 from tests.engine.vllm_serve import VllmServer, free_port, serving
-from tests.lsp.helpers import engine_stats, inline_params, open_document, server_config, wait_ready
+from tests.lsp.helpers import (
+    engine_stats,
+    inline_params,
+    items,
+    open_document,
+    server_config,
+    wait_ready,
+)
 
 
 @pytest_lsp.fixture(config=server_config(), scope="module")
@@ -43,7 +50,7 @@ async def test_completes_through_vllm_serve(
         inline_params(uri, 2, 2, invoked=True)
     )
 
-    assert result is not None and result.items and result.items[0].insert_text
+    assert items(result) and items(result)[0].insert_text
     stats = await engine_stats(client)
     assert stats.model == "tiny-moe" and stats.profile == "tiny-moe"
     (endpoint,) = stats.endpoints
@@ -84,7 +91,7 @@ async def test_a_wrong_endpoint_is_one_message_and_the_server_lives_on(
     uri = "file:///workspace/a.txt"
     open_document(broken, uri, "hello ", language="plaintext")
     result = await broken.text_document_inline_completion_async(inline_params(uri, 0, 6))
-    assert result is not None and list(result.items) == []
+    assert items(result) == []
     assert (await engine_stats(broken)).state == "failed"
 
 
@@ -138,7 +145,7 @@ async def test_a_dead_endpoint_is_shown_and_its_load_moves_to_the_survivor(
         result = await pair.text_document_inline_completion_async(
             inline_params(uri, 2, 2, invoked=True)
         )
-        assert result is not None and result.items, "answered by the survivor"
+        assert items(result), "answered by the survivor"
 
     after = await served()
     assert after[vllm_server.url] == before[vllm_server.url] + 3

@@ -15,7 +15,7 @@ import pytest_lsp
 from lsprotocol import types
 from pytest_lsp import LanguageClient, client_capabilities
 
-from tests.lsp.helpers import inline_params, open_document, server_config, wait_ready
+from tests.lsp.helpers import inline_params, items, open_document, server_config, wait_ready
 
 
 @pytest_lsp.fixture(config=server_config(), scope="module")
@@ -70,7 +70,7 @@ async def test_no_suggestion_mid_identifier_on_automatic_trigger(client: Languag
     before = await engine_requests(client)
     # Cursor between "comp" and "ute_total".
     result = await client.text_document_inline_completion_async(inline_params(uri, 0, 12))
-    assert list(result.items) == []
+    assert items(result) == []
     assert await engine_requests(client) == before, "the gate should not ask the engine"
     entry = await last_completion(client)
     assert entry["source"] == "gate" and "identifier" in entry["reason"]
@@ -90,8 +90,8 @@ async def test_typing_through_a_suggestion_needs_no_engine_request(
     shown = await client.text_document_inline_completion_async(
         inline_params(uri, cursor.line, cursor.character)
     )
-    assert shown.items, "tiny-moe's plain-text suggestion should survive post-processing"
-    suggestion = shown.items[0].insert_text
+    assert items(shown), "tiny-moe's plain-text suggestion should survive post-processing"
+    suggestion = items(shown)[0].insert_text
     assert isinstance(suggestion, str) and len(suggestion) >= 2
     before = await engine_requests(client)
 
@@ -104,7 +104,7 @@ async def test_typing_through_a_suggestion_needs_no_engine_request(
         result = await client.text_document_inline_completion_async(
             inline_params(uri, cursor.line, cursor.character)
         )
-        assert [i.insert_text for i in result.items] == [suggestion[typed:]]
+        assert [i.insert_text for i in items(result)] == [suggestion[typed:]]
         entry = await last_completion(client)
         assert entry["source"] == "cache" and entry["typed"] == suggestion[:typed]
     assert await engine_requests(client) == before, "typing through asked the engine again"
@@ -136,7 +136,7 @@ async def test_second_request_follows_the_generation_in_flight(client: LanguageC
         )
         await asyncio.sleep(0.3)
         second = await client.text_document_inline_completion_async(inline_params(uri, 2, 0))
-        assert [i.insert_text for i in second.items] == [i.insert_text for i in (await first).items]
+        assert [i.insert_text for i in items(second)] == [i.insert_text for i in items(await first)]
         assert await engine_requests(client) == before + 1
         assert (await last_completion(client))["source"] == "follow"
     finally:
@@ -154,10 +154,10 @@ async def test_invoked_trigger_returns_ranked_candidates(client: LanguageClient)
     result = await client.text_document_inline_completion_async(
         inline_params(uri, 1, 0, invoked=True)
     )
-    assert len(result.items) >= 2, "three samples at temperature 0.6 should differ"
+    assert len(items(result)) >= 2, "three samples at temperature 0.6 should differ"
     assert await engine_requests(client) == before + 1, "all candidates come from one request"
     entry = await last_completion(client)
-    assert entry["items"] == [i.insert_text for i in result.items]
+    assert entry["items"] == [i.insert_text for i in items(result)]
     scores = entry["scores"]
-    assert len(scores) == len(result.items)
+    assert len(scores) == len(items(result))
     assert scores == sorted(scores, reverse=True)

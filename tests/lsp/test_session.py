@@ -12,7 +12,14 @@ from pygls.exceptions import JsonRpcInvalidParams
 from pytest_lsp import LanguageClient, client_capabilities
 
 from engine.machine import cpu_features, plan_engine
-from tests.lsp.helpers import engine_stats, inline_params, open_document, server_config, wait_ready
+from tests.lsp.helpers import (
+    engine_stats,
+    inline_params,
+    items,
+    open_document,
+    server_config,
+    wait_ready,
+)
 
 URI = "file:///workspace/example.py"
 TEXT = 'import os\n\n\ndef read_config(path):\n    """Read a config file."""\n    \n'
@@ -72,7 +79,8 @@ async def test_engine_loading_progress(client: LanguageClient) -> None:
     assert kinds[0] == "WorkDoneProgressBegin"
     assert "WorkDoneProgressReport" in kinds
     assert kinds[-1] == "WorkDoneProgressEnd"
-    assert reports[-1].message == "ready"
+    last = reports[-1]
+    assert isinstance(last, types.WorkDoneProgressEnd) and last.message == "ready"
 
 
 async def test_incremental_change_then_inline_completion(client: LanguageClient) -> None:
@@ -150,4 +158,4 @@ async def test_binary_document_gets_no_suggestion(client: LanguageClient) -> Non
     uri = "file:///workspace/blob.py"
     open_document(client, uri, "x = 1\x00\x01\x02\n")
     result = await client.text_document_inline_completion_async(inline_params(uri, 1, 0))
-    assert list(result.items) == []
+    assert items(result) == []

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -191,7 +192,9 @@ def test_paired_bootstrap_of_identical_results_is_zero() -> None:
         paired_bootstrap([1.0], [])
 
 
-def _entry(passed: bool, text: str = "x", latency: float | None = 100.0, **extra: object) -> dict:
+def _entry(
+    passed: bool, text: str = "x", latency: float | None = 100.0, **extra: object
+) -> dict[str, object]:
     return {"text": text, "latency_ms": latency, "passed": passed, "exact": passed, **extra}
 
 
@@ -210,7 +213,7 @@ def test_config_stats() -> None:
     assert math.isnan(config_stats([])["pass@1"])
 
 
-def _summary() -> dict:
+def _summary() -> dict[str, Any]:
     runs = {
         "b": {"tasks": {"t1": _entry(True), "t2": _entry(False), "t3": _entry(False)}},
         "p": {"tasks": {"t1": _entry(True), "t2": _entry(True), "t3": _entry(False)}},

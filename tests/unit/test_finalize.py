@@ -99,7 +99,9 @@ def test_syntax_counts() -> None:
     assert error_count("python", "x = (1,)\n") == 0
 
 
-def test_the_syntax_check_parses_a_few_lines_after_the_cursor() -> None:
+def test_the_syntax_check_parses_a_few_lines_after_the_cursor(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """A parse recovering from an error costs as much as the text after it: the check parses
     `SYNTAX_AFTER_LINES` lines after the cursor and on to the next top-level statement,
     which still show what a completion breaks."""
@@ -114,15 +116,11 @@ def test_the_syntax_check_parses_a_few_lines_after_the_cursor() -> None:
 
     prefix = "def f(values):\n    total = 0\n    "
     suffix = "\n    return total\n" + "".join(f"\ndef g{i}():\n    pass\n" for i in range(60))
-    original = postprocess.error_count
-    postprocess.error_count = spy  # type: ignore[assignment]
-    try:
-        # An unclosed bracket breaks the def after it: cut to the first line.
-        assert finalize(prefix, "for v in (values:\n        total += v", suffix, "python") == (
-            "for v in (values:"
-        )
-    finally:
-        postprocess.error_count = original
+    monkeypatch.setattr(postprocess, "error_count", spy)
+    # An unclosed bracket breaks the def after it: cut to the first line.
+    assert finalize(prefix, "for v in (values:\n        total += v", suffix, "python") == (
+        "for v in (values:"
+    )
     assert parsed
     for text in parsed:
         after = text[text.index("return total") :]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Literal
 
 import pytest
 
@@ -234,7 +235,10 @@ def test_attention_backend_is_a_setting() -> None:
     ids=["amx", "avx512-bf16", "neither", "amx-float32"],
 )
 def test_coder_lsp_engine_serves_what_the_embedded_engine_would_run(
-    cpu: CpuFeatures, dtype: str | None, setting: str | None, flags: list[str]
+    cpu: CpuFeatures,
+    dtype: Literal["auto", "bfloat16", "float16", "float32"] | None,
+    setting: str | None,
+    flags: list[str],
 ) -> None:
     """`coder-lsp engine`'s `vllm serve` gets the embedded engine's choice for the CPU, on an
     AMX machine (bfloat16 weights for AMX_MLA) and on one without AMX."""

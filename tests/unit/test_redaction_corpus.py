@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -96,7 +97,9 @@ def _positions(f: CorpusFile) -> list[tuple[int, bool]]:
     return out
 
 
-async def _exercise(tmp_path: Path, settings: Settings) -> tuple[SpyEngine, GuardedEngine, dict]:
+async def _exercise(
+    tmp_path: Path, settings: Settings
+) -> tuple[SpyEngine, GuardedEngine, dict[str, Any]]:
     files = planted_corpus(seed=0)
     root = tmp_path / "ws"
     write(files, root)

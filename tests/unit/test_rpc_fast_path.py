@@ -38,7 +38,7 @@ def span(a: Any, b: Any, c: Any, d: Any) -> dict[str, Any]:
     ],
 )
 def test_the_same_message_as_cattrs_makes(data: dict[str, Any]) -> None:
-    expected = default_converter().structure(
+    expected = default_converter().structure(  # type: ignore[no-untyped-call]  # pygls
         copy.deepcopy(data), types.DidChangeTextDocumentNotification
     )
     assert _fast_did_change(data) == expected
