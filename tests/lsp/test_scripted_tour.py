@@ -130,6 +130,48 @@ async def test_symbols_of_the_workspace_and_of_a_document(
     assert [s["name"] for s in symbols] == ["add"]
 
 
+async def test_a_file_written_on_disk_is_indexed_when_the_editor_says_so(
+    session: tuple[RawServer, StubOpenAI, Path],
+) -> None:
+    server, _, root = session
+    (root / "later.py").write_text("def written_later():\n    return 1\n")
+    await server.notify(
+        "workspace/didChangeWatchedFiles",
+        {"changes": [{"uri": (root / "later.py").as_uri(), "type": 1}]},
+    )
+    found: list[Any] = []
+    for n in range(100):
+        query = {"query": "written_later"}
+        found = (await server.call(f"later{n}", "workspace/symbol", query))["result"]
+        if found:
+            break
+        await asyncio.sleep(0.1)
+    assert [s["location"]["uri"] for s in found] == [(root / "later.py").as_uri()]
+
+
+async def test_a_cancelled_completion_is_answered_and_the_next_one_served(
+    session: tuple[RawServer, StubOpenAI, Path],
+) -> None:
+    server, stub, root = session
+    uri = await open_file(server, root / "shapes.py")
+    params = {
+        "textDocument": {"uri": uri},
+        "position": position(2, 0),
+        "context": {"triggerKind": 1},
+    }
+    stub.delay_s = 2.0  # a slow model: the request is still running when it is cancelled
+    await server.request("slow", "textDocument/inlineCompletion", params)
+    await asyncio.sleep(0.3)
+    await server.notify("$/cancelRequest", {"id": "slow"})
+    cancelled = await server.response("slow", 10)
+    assert cancelled.get("error", {}).get("code") == -32800 or not (
+        cancelled.get("result") or {}
+    ).get("items"), cancelled
+    stub.delay_s = 0.0
+    again = await server.call("again", "textDocument/inlineCompletion", params)
+    assert again["result"]["items"][0]["insertText"] == "total = area(2, 3)"
+
+
 async def test_a_fix_comes_as_an_edit_and_is_logged(
     session: tuple[RawServer, StubOpenAI, Path],
 ) -> None:
