@@ -107,7 +107,8 @@ class VllmServer:
 
     def metric(self, name: str, **labels: str) -> float:
         """The sum of a Prometheus metric's samples whose labels include `labels`."""
-        text = httpx.get(f"{self.root}/metrics", timeout=5).text
+        # A server busy generating on one core can take seconds to answer.
+        text = httpx.get(f"{self.root}/metrics", timeout=30).text
         total = 0.0
         for line in text.splitlines():
             if not line.startswith(name + "{") and not line.startswith(name + " "):
