@@ -62,6 +62,25 @@ def position(line: int, character: int) -> dict[str, int]:
     return {"line": line, "character": character}
 
 
+def inline_params(uri: str, at: dict[str, int]) -> dict[str, Any]:
+    """An automatic inline completion's params."""
+    return {"textDocument": {"uri": uri}, "position": at, "context": {"triggerKind": 1}}
+
+
+def fix_params(uri: str) -> dict[str, Any]:
+    """Code actions for the bug in `calc.py`, with its diagnostic."""
+    diagnostic = {
+        "range": {"start": position(1, 11), "end": position(1, 16)},
+        "message": "add subtracts: expected a + b",
+        "severity": 1,
+    }
+    return {
+        "textDocument": {"uri": uri},
+        "range": diagnostic["range"],
+        "context": {"diagnostics": [diagnostic], "triggerKind": 1},
+    }
+
+
 async def test_completions_inline_and_in_the_menu(
     session: tuple[RawServer, StubOpenAI, Path],
 ) -> None:
@@ -73,7 +92,7 @@ async def test_completions_inline_and_in_the_menu(
     inline = await server.call(
         "inline",
         "textDocument/inlineCompletion",
-        {"textDocument": {"uri": uri}, "position": at, "context": {"triggerKind": 1}},
+        inline_params(uri, at),
     )
     [item] = inline["result"]["items"]
     assert item["insertText"] == "total = area(2, 3)"
@@ -107,7 +126,7 @@ async def test_completions_inline_and_in_the_menu(
     gone = await server.call(
         "gone",
         "textDocument/inlineCompletion",
-        {"textDocument": {"uri": uri}, "position": at, "context": {"triggerKind": 1}},
+        inline_params(uri, at),
     )
     assert "error" not in gone and not (gone["result"] or {}).get("items")
 
@@ -154,11 +173,7 @@ async def test_a_cancelled_completion_is_answered_and_the_next_one_served(
 ) -> None:
     server, stub, root = session
     uri = await open_file(server, root / "shapes.py")
-    params = {
-        "textDocument": {"uri": uri},
-        "position": position(2, 0),
-        "context": {"triggerKind": 1},
-    }
+    params = inline_params(uri, position(2, 0))
     stub.delay_s = 2.0  # a slow model: the request is still running when it is cancelled
     await server.request("slow", "textDocument/inlineCompletion", params)
     await asyncio.sleep(0.3)
@@ -177,16 +192,7 @@ async def test_a_fix_comes_as_an_edit_and_is_logged(
 ) -> None:
     server, _, root = session
     uri = await open_file(server, root / "calc.py")
-    diagnostic = {
-        "range": {"start": position(1, 11), "end": position(1, 16)},
-        "message": "add subtracts: expected a + b",
-        "severity": 1,
-    }
-    params = {
-        "textDocument": {"uri": uri},
-        "range": diagnostic["range"],
-        "context": {"diagnostics": [diagnostic], "triggerKind": 1},
-    }
+    params = fix_params(uri)
     listing = (await server.call("actions", "textDocument/codeAction", params))["result"]
     fixes = [a for a in listing if a.get("kind", "").startswith("quickfix")]
     assert fixes, listing
@@ -233,15 +239,7 @@ async def test_a_client_that_resolves_gets_the_edit_on_resolve(tmp_path: Path) -
             await server.notify("initialized", {})
             assert (await server.wait_ready(60))["state"] == "ready"
             uri = await open_file(server, tmp_path / "calc.py")
-            diagnostic = {
-                "range": {"start": position(1, 11), "end": position(1, 16)},
-                "message": "add subtracts: expected a + b",
-            }
-            params = {
-                "textDocument": {"uri": uri},
-                "range": diagnostic["range"],
-                "context": {"diagnostics": [diagnostic], "triggerKind": 1},
-            }
+            params = fix_params(uri)
             listing = (await server.call("actions", "textDocument/codeAction", params))["result"]
             fix = next(a for a in listing if a["kind"].startswith("quickfix"))
             assert "edit" not in fix and not stub.completion_bodies()  # listed, not yet run
